@@ -1,0 +1,3 @@
+from noisebudget.cli import main
+
+raise SystemExit(main())
