@@ -1,0 +1,88 @@
+"""`noisebudget data build|import|stats`: the offline VAD corpus and loaders for existing datasets."""
+
+from __future__ import annotations
+
+import argparse
+
+NAME = "data"
+HELP = "build the offline VAD corpus, or import a labelled dataset (RTTM, Audacity, AVA-Speech, .scv)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", metavar="ACTION", parser_class=type(parser))
+    b = sub.add_parser("build", help="build the offline VAD corpus from installed Debian audio (deterministic)")
+    b.add_argument("--task", default="vad", choices=["vad"], help="corpus task (only vad)")
+    b.add_argument("--minutes", type=float, default=60.0, help="total corpus length (default 60)")
+    b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    b.add_argument("--out", default=None, help="output folder (default .cache/corpus/vad-<M>m-s<S>)")
+    b.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    b.add_argument("--cache", default=".cache", help="cache root for decoded sources (default .cache)")
+    b.add_argument("--noise-dir", action="append", default=[], metavar="DIR",
+                   help="extra non-speech class folder (MUSAN music/noise, ESC-50, Speech Commands "
+                        "_background_noise_); repeatable")
+    b.add_argument("--speech-dir", action="append", default=[], metavar="DIR",
+                   help="extra speech folder (sub-folder or Speech Commands hash = speaker); repeatable")
+    b.add_argument("--synth-share", type=float, default=0.3, help="target synthetic share of speech (0.3)")
+    b.add_argument("--synth-cap", type=float, default=0.35, help="hard cap of the synthetic share (0.35)")
+    b.add_argument("--skip-bad", action="store_true",
+                   help="skip unreadable files in --noise-dir/--speech-dir (listed in corpus.json)")
+    b.add_argument("--no-g722", action="store_true", help="do not decode the 16 kHz G.722 Asterisk prompts")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    i = sub.add_parser("import", help="import audio + labels (rttm|audacity|ava|scv) into a corpus")
+    i.add_argument("--format", required=True, choices=["rttm", "audacity", "ava", "scv"])
+    i.add_argument("src", help="folder holding the audio and annotation files")
+    i.add_argument("--out", required=True, help="output corpus folder")
+    i.add_argument("--split", default="auto", help="auto (by file hash, 80/10/10) or train|dev|test")
+    i.add_argument("--skip-bad", action="store_true", help="skip and report bad files instead of failing")
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = sub.add_parser("stats", help="print the statistics of a corpus")
+    s.add_argument("corpus", help="corpus folder")
+
+
+def _print_splits(splits: dict) -> None:
+    print(f"{'split':6} {'clips':>6} {'minutes':>8} {'speech':>7} {'neg':>5} {'speakers':>8} languages")
+    for name, d in splits.items():
+        print(f"{name:6} {d['clips']:>6} {d['minutes']:>8.2f} {d.get('speech_fraction', float('nan')):>7.3f} "
+              f"{d['negative_clips']:>5} {len(d['speakers']):>8} {','.join(d['languages'])}")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from train.errors import UsageError
+
+    if args.action == "build":
+        from train.data.build import build_corpus
+
+        if args.jobs < 1:
+            raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
+        out = build_corpus(args.out, args.minutes, args.seed, jobs=args.jobs, cache_dir=args.cache,
+                           progress=not args.quiet, noise_dirs=args.noise_dir, speech_dirs=args.speech_dir,
+                           synth_share=args.synth_share, synth_cap=args.synth_cap, use_g722=not args.no_g722,
+                           skip_bad=args.skip_bad)
+        info = json.loads((out / "corpus.json").read_text())
+        print(f"corpus: {out}")
+        _print_splits(info["splits"])
+        print("synthetic share:", info["synthetic_speech_share"])
+        print("sources used:", info["sources_used_by_category"], f"rejected: {len(info['rejected_sources'])}")
+        return 0
+    if args.action == "import":
+        from train.data.loaders import import_dataset
+
+        rep = import_dataset(args.format, args.src, args.out, skip_bad=args.skip_bad, split=args.split,
+                             progress=not args.quiet)
+        print(f"corpus: {args.out}")
+        _print_splits(rep["splits"])
+        for s in rep["skipped"]:
+            print(f"skipped {s['file']}: {s['error']}")
+        if rep["unlabelled_audio"]:
+            print(f"{len(rep['unlabelled_audio'])} audio file(s) without annotations were not imported")
+        return 0
+    if args.action == "stats":
+        from train.data.corpus import load_manifest, read_clip, split_stats
+
+        clips = load_manifest(args.corpus)
+        labels = {c.id: read_clip(args.corpus, c)[1] for c in clips}
+        _print_splits(split_stats(clips, labels))
+        return 0
+    raise UsageError("data: choose an action: build, import or stats")
