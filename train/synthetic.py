@@ -1,0 +1,492 @@
+"""Synthetic case study: learned widths find the informative inputs and the needed hidden width.
+
+Task: x ~ N(0, I_64); only `n_informative` (8) input features, at random positions, matter. A ReLU
+teacher of known hidden width (16) maps them to y (standardised), labels get Gaussian noise
+(std `label_noise`). Error = test MSE on held-out noisy labels (Bayes floor = label_noise**2).
+
+Student: MLP in(64) -> h1(64) -> h2(32) -> 1, ReLU, all widths prunable incl. the input.
+MACs = in*h1 + h1*h2 + h2.
+
+Methods (equal total training steps `steps` for all):
+- `train_noise_width`: learned widths under MACs <= budget by dual ascent for (1 - finetune_frac)*steps,
+  then `snap_to_budget` to integer widths and fine-tune the weights for the rest.
+- `train_posthoc`: train the full-width model for (1 - finetune_frac)*steps, prune inputs/units by the
+  L1 norm of their weights to a uniform keep ratio that fits the budget, fine-tune for the rest.
+- `train_fixed`: a plain model at fixed widths. Oracle: knows the informative inputs; the width grid is
+  searched on seed 0, the best grid point <= each budget is then trained on every seed.
+
+`run_case_study(cfg) -> CaseStudyResult` runs all of it; `format_table`, `plot` render it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from train.budget import BudgetConstraint, make_optimizer, snap_to_budget
+from train.consolidate import consolidate
+from train.cost import CostModel, exact_macs
+from train.layers import InputNoise, PLinear
+from train.noise import NoiseWidth, project_widths
+
+
+@dataclass
+class SynthConfig:
+    n_inputs: int = 64
+    n_informative: int = 8
+    teacher_hidden: int = 16
+    hidden: tuple[int, int] = (64, 32)
+    label_noise: float = 0.3
+    n_train: int = 8192
+    n_test: int = 8192
+    steps: int = 3000
+    batch: int = 128
+    lr: float = 3e-3
+    width_lr: float = 1e-2
+    dual_lr: float = 0.02
+    target: float = 0.97
+    finetune_frac: float = 0.2
+    anneal_frac: float = 0.5
+    budgets: tuple[int, ...] = (150, 300, 600, 1200)
+    seeds: int = 3
+    oracle_in: tuple[int, ...] = (7, 8)
+    oracle_h1: tuple[int, ...] = (4, 8, 12, 16, 24, 32, 48)
+    oracle_h2: tuple[int, ...] = (2, 4, 8, 16)
+    timing_steps: int = 300
+
+
+@dataclass
+class Task:
+    x_train: Tensor
+    y_train: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    informative: list[int]
+
+
+def make_task(cfg: SynthConfig, seed: int) -> Task:
+    g = torch.Generator().manual_seed(10_000 + seed)
+    informative = sorted(torch.randperm(cfg.n_inputs, generator=g)[: cfg.n_informative].tolist())
+    w1 = torch.randn(cfg.teacher_hidden, cfg.n_informative, generator=g) / math.sqrt(cfg.n_informative)
+    b1 = 0.3 * torch.randn(cfg.teacher_hidden, generator=g)
+    v = torch.randn(cfg.teacher_hidden, generator=g)
+
+    def teacher(x: Tensor) -> Tensor:
+        return F.relu(x[:, informative] @ w1.T + b1) @ v
+
+    n = cfg.n_train + cfg.n_test
+    x = torch.randn(n, cfg.n_inputs, generator=g)
+    y = teacher(x)
+    y = (y - y[: cfg.n_train].mean()) / y[: cfg.n_train].std()
+    y = y + cfg.label_noise * torch.randn(n, generator=g)
+    return Task(x[: cfg.n_train], y[: cfg.n_train, None], x[cfg.n_train :], y[cfg.n_train :, None], informative)
+
+
+def mlp_macs(n_in: int, h1: int, h2: int) -> int:
+    return n_in * h1 + h1 * h2 + h2
+
+
+# ------------------------------------------------------------------ models
+class NoiseMLP(nn.Module):
+    def __init__(self, cfg: SynthConfig) -> None:
+        super().__init__()
+        h1, h2 = cfg.hidden
+        self.inp = InputNoise(cfg.n_inputs, dim=-1, mode="per_unit")
+        self.l1 = PLinear(cfg.n_inputs, h1, in_width=self.inp.width, out_width=NoiseWidth(h1, kappa_min=1 / h1))
+        self.l2 = PLinear(h1, h2, in_width=self.l1.out_width, out_width=NoiseWidth(h2, kappa_min=1 / h2))
+        self.out = PLinear(h2, 1, in_width=self.l2.out_width, act=None)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.out(self.l2(self.l1(self.inp(x))))
+
+    def widths(self) -> tuple[int, int, int]:
+        return self.inp.width.kept(), self.l1.out_width.kept(), self.l2.out_width.kept()
+
+
+def plain_mlp(n_in: int, h1: int, h2: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(n_in, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU(), nn.Linear(h2, 1))
+
+
+def _batches(task: Task, cfg: SynthConfig, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    n = task.x_train.shape[0]
+    while True:
+        idx = torch.randint(0, n, (cfg.batch,), generator=g)
+        yield task.x_train[idx], task.y_train[idx]
+
+
+@torch.no_grad()
+def test_error(model: nn.Module, task: Task, cols: list[int] | None = None) -> float:
+    model.eval()
+    x = task.x_test if cols is None else task.x_test[:, cols]
+    return float(F.mse_loss(model(x), task.y_test))
+
+
+# ------------------------------------------------------------------ methods
+@dataclass
+class MethodResult:
+    method: str
+    budget: int
+    seed: int
+    widths: tuple[int, int, int]
+    macs: int
+    error: float
+    inputs_correct: int = 0  # informative inputs among the kept ones
+    history: dict = field(default_factory=dict)
+
+
+def train_noise_width(task: Task, cfg: SynthConfig, budget: int, seed: int,
+                      mode: str = "dual", weight: float = 1.0) -> MethodResult:
+    torch.manual_seed(seed)
+    model = NoiseMLP(cfg)
+    cm = CostModel(model, task.x_train[:1])
+    n_learn = int(round(cfg.steps * (1 - cfg.finetune_frac)))
+    con = BudgetConstraint(budget, mode=mode, weight=weight, dual_lr=cfg.dual_lr, target=cfg.target,
+                           anneal_steps=int(cfg.anneal_frac * n_learn), start_cost=cm.max_macs())
+    opt = make_optimizer(model, lr=cfg.lr, width_lr=cfg.width_lr)
+    batches = _batches(task, cfg, seed)
+    hist: dict[str, list] = {"soft_macs": [], "multiplier": []}
+    model.train()
+    for step in range(cfg.steps):
+        if step == n_learn:
+            snap_to_budget(model, cm, budget)
+            opt = torch.optim.Adam([p for n, p in model.named_parameters() if "kappa" not in n and "theta" not in n],
+                                   lr=cfg.lr)
+        xb, yb = next(batches)
+        loss = F.mse_loss(model(xb), yb)
+        if step < n_learn:
+            macs = cm.macs()
+            loss = loss + con.penalty(macs)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step < n_learn:
+            project_widths(model)
+            m = float(macs.detach())
+            con.update(m)
+            if step % 10 == 0:
+                hist["soft_macs"].append(m)
+                hist["multiplier"].append(con.multiplier)
+    plain = consolidate(model)
+    macs_exact = exact_macs(plain, task.x_test[:1])
+    assert macs_exact == cm.hard_macs()
+    err = test_error(plain, task)
+    kept_inputs = model.inp.width.kept_index().tolist()
+    return MethodResult("noise-width", budget, seed, model.widths(), macs_exact, err,
+                        len(set(kept_inputs) & set(task.informative)), hist)
+
+
+def _fit(model: nn.Module, task: Task, cfg: SynthConfig, steps: int, seed: int, cols: list[int] | None,
+         params=None) -> None:
+    opt = torch.optim.Adam(model.parameters() if params is None else params, lr=cfg.lr)
+    batches = _batches(task, cfg, seed)
+    model.train()
+    for _ in range(steps):
+        xb, yb = next(batches)
+        if cols is not None:
+            xb = xb[:, cols]
+        loss = F.mse_loss(model(xb), yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+
+def train_fixed(task: Task, cfg: SynthConfig, cols: list[int], h1: int, h2: int, seed: int) -> float:
+    torch.manual_seed(seed)
+    model = plain_mlp(len(cols), h1, h2)
+    _fit(model, task, cfg, cfg.steps, seed, cols)
+    return test_error(model, task, cols)
+
+
+def posthoc_widths(budget: int, cfg: SynthConfig) -> tuple[int, int, int]:
+    """Uniform keep ratio r (same for input, h1, h2) with the largest MACs <= budget."""
+    h1, h2 = cfg.hidden
+    best = (1, 1, 1)
+    for step in range(1, 1001):
+        r = step / 1000
+        w = (max(1, math.floor(r * cfg.n_inputs)), max(1, math.floor(r * h1)), max(1, math.floor(r * h2)))
+        if mlp_macs(*w) <= budget:
+            best = w
+    return best
+
+
+def train_wide(task: Task, cfg: SynthConfig, seed: int) -> nn.Sequential:
+    torch.manual_seed(seed)
+    h1, h2 = cfg.hidden
+    model = plain_mlp(cfg.n_inputs, h1, h2)
+    _fit(model, task, cfg, int(round(cfg.steps * (1 - cfg.finetune_frac))), seed, None)
+    return model
+
+
+def prune_l1(wide: nn.Sequential, widths: tuple[int, int, int]) -> tuple[nn.Sequential, list[int]]:
+    """Keep the inputs/units with the largest L1 norm of their weights (input: outgoing; hidden: incoming)."""
+    k_in, k1, k2 = widths
+    l1, l2, l3 = wide[0], wide[2], wide[4]
+    with torch.no_grad():
+        cols = torch.argsort(-l1.weight.abs().sum(0))[:k_in].sort().values
+        u1 = torch.argsort(-l1.weight.abs().sum(1))[:k1].sort().values
+        u2 = torch.argsort(-l2.weight.abs().sum(1))[:k2].sort().values
+        m = plain_mlp(k_in, k1, k2)
+        m[0].weight.copy_(l1.weight[u1][:, cols])
+        m[0].bias.copy_(l1.bias[u1])
+        m[2].weight.copy_(l2.weight[u2][:, u1])
+        m[2].bias.copy_(l2.bias[u2])
+        m[4].weight.copy_(l3.weight[:, u2])
+        m[4].bias.copy_(l3.bias)
+    return m, cols.tolist()
+
+
+def train_posthoc(task: Task, cfg: SynthConfig, budget: int, seed: int,
+                  wide: nn.Sequential | None = None) -> MethodResult:
+    wide = train_wide(task, cfg, seed) if wide is None else wide
+    widths = posthoc_widths(budget, cfg)
+    model, cols = prune_l1(wide, widths)
+    n_ft = cfg.steps - int(round(cfg.steps * (1 - cfg.finetune_frac)))
+    _fit(model, task, cfg, n_ft, seed + 1, cols)
+    macs = exact_macs(model, task.x_test[:1, cols])
+    return MethodResult("post-hoc L1", budget, seed, widths, macs, test_error(model, task, cols),
+                        len(set(cols) & set(task.informative)))
+
+
+# ------------------------------------------------------------------ timing
+def training_overhead(cfg: SynthConfig, seed: int = 0) -> dict:
+    """Wall time per step of the noise-width MLP (noise + cost + dual update) vs the same plain MLP."""
+    task = make_task(cfg, seed)
+    h1, h2 = cfg.hidden
+    torch.manual_seed(seed)
+    noisy = NoiseMLP(cfg)
+    cm = CostModel(noisy, task.x_train[:1])
+    con = BudgetConstraint(1000.0, dual_lr=cfg.dual_lr)
+    opt_n = make_optimizer(noisy, lr=cfg.lr, width_lr=cfg.width_lr)
+    plain = plain_mlp(cfg.n_inputs, h1, h2)
+    opt_p = torch.optim.Adam(plain.parameters(), lr=cfg.lr)
+    batches = _batches(task, cfg, seed)
+    data = [next(batches) for _ in range(cfg.timing_steps)]
+
+    def step_noisy(xb: Tensor, yb: Tensor) -> None:
+        macs = cm.macs()
+        loss = F.mse_loss(noisy(xb), yb) + con.penalty(macs)
+        opt_n.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_n.step()
+        project_widths(noisy)
+        con.update(float(macs.detach()))
+
+    def step_plain(xb: Tensor, yb: Tensor) -> None:
+        loss = F.mse_loss(plain(xb), yb)
+        opt_p.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_p.step()
+
+    times = {"noise-width": [], "plain": []}
+    for _ in range(3):  # interleave repetitions so load changes hit both
+        for name, fn in (("plain", step_plain), ("noise-width", step_noisy)):
+            t0 = time.perf_counter()
+            for xb, yb in data:
+                fn(xb, yb)
+            times[name].append((time.perf_counter() - t0) / len(data))
+    t_noise, t_plain = min(times["noise-width"]), min(times["plain"])
+    return {"noise_ms_per_step": 1e3 * t_noise, "plain_ms_per_step": 1e3 * t_plain, "ratio": t_noise / t_plain}
+
+
+# ------------------------------------------------------------------ study
+@dataclass
+class CaseStudyResult:
+    config: dict
+    runs: list[MethodResult]
+    oracle_grid: list[dict]  # best grid point per budget: {"widths", "macs", "errors": [per seed]}
+    overhead: dict
+    oracle_search: list[dict] = field(default_factory=list)  # the whole grid on seed 0
+
+    def oracle_best(self, max_macs: float) -> dict | None:
+        fits = [o for o in self.oracle_grid if o["macs"] <= max_macs]
+        return min(fits, key=lambda o: float(np.mean(o["errors"]))) if fits else None
+
+    def to_json(self) -> dict:
+        return {"config": self.config, "runs": [asdict(r) for r in self.runs], "oracle_grid": self.oracle_grid,
+                "overhead": self.overhead, "oracle_search": self.oracle_search}
+
+
+def min_budget(cfg: SynthConfig) -> int:
+    """MACs of the smallest model the student can become (1 input, min hidden widths)."""
+    model = NoiseMLP(cfg)
+    return CostModel(model, torch.zeros(1, cfg.n_inputs)).min_macs()
+
+
+def run_case_study(cfg: SynthConfig, progress=None) -> CaseStudyResult:
+    torch.set_num_threads(1)
+    seeds = list(range(cfg.seeds))
+    tasks = {s: make_task(cfg, s) for s in seeds}
+    jobs = len(seeds) * (2 * len(cfg.budgets) + 1)
+    grid = [(i, a, b) for i in cfg.oracle_in for a in cfg.oracle_h1 for b in cfg.oracle_h2
+            if mlp_macs(i, a, b) <= max(cfg.budgets)]
+    jobs += len(grid) + len(cfg.budgets) * (len(seeds) - 1)
+    bar = progress(total=jobs) if progress else None
+
+    def tick(desc: str) -> None:
+        if bar is not None:
+            bar.set_description(desc)
+            bar.update(1)
+
+    runs: list[MethodResult] = []
+    for s in seeds:
+        for b in cfg.budgets:
+            runs.append(train_noise_width(tasks[s], cfg, b, s))
+            tick(f"noise-width b={b} s={s}")
+        wide = train_wide(tasks[s], cfg, s)
+        tick(f"wide s={s}")
+        for b in cfg.budgets:
+            runs.append(train_posthoc(tasks[s], cfg, b, s, wide=wide))
+            tick(f"post-hoc b={b} s={s}")
+    # oracle: search the fixed-width grid on seed 0, then re-train the best point <= each budget on all seeds
+    def cols_for(t: Task, i: int) -> list[int]:
+        extra = [c for c in range(cfg.n_inputs) if c not in t.informative]
+        return (t.informative + extra)[:i]
+
+    search = []
+    for i, a, b in grid:
+        err = train_fixed(tasks[0], cfg, cols_for(tasks[0], i), a, b, 0)
+        search.append({"widths": (i, a, b), "macs": mlp_macs(i, a, b), "errors": [err]})
+        tick(f"oracle search {i}-{a}-{b}")
+    oracle = []
+    for b in cfg.budgets:
+        fits = [o for o in search if o["macs"] <= b]
+        if not fits:
+            continue
+        best = min(fits, key=lambda o: o["errors"][0])
+        if any(o["widths"] == best["widths"] for o in oracle):
+            continue
+        errs = [best["errors"][0]]
+        for s in seeds[1:]:
+            i, a, h2 = best["widths"]
+            errs.append(train_fixed(tasks[s], cfg, cols_for(tasks[s], i), a, h2, s))
+            tick(f"oracle {best['widths']} s={s}")
+        oracle.append({"widths": best["widths"], "macs": best["macs"], "errors": errs})
+    res_search = search
+    if bar is not None:
+        bar.close()
+    overhead = training_overhead(cfg)
+    return CaseStudyResult(asdict(cfg), runs, oracle, overhead, res_search)
+
+
+def summary_rows(res: CaseStudyResult) -> list[dict]:
+    """One row per (budget, method): widths (per seed), MACs mean, error mean/std, and the oracle."""
+    rows = []
+    for b in res.config["budgets"]:
+        for method in ("noise-width", "post-hoc L1"):
+            rs = [r for r in res.runs if r.budget == b and r.method == method]
+            errs = [r.error for r in rs]
+            rows.append({"budget": b, "method": method, "widths": [tuple(r.widths) for r in rs],
+                         "macs": [r.macs for r in rs], "macs_mean": float(np.mean([r.macs for r in rs])),
+                         "err_mean": float(np.mean(errs)), "err_std": float(np.std(errs)),
+                         "inputs_correct": [r.inputs_correct for r in rs]})
+        best = res.oracle_best(b)
+        if best is not None:
+            rows.append({"budget": b, "method": "oracle (best grid point <= budget)",
+                         "widths": [tuple(best["widths"])], "macs": [best["macs"]], "macs_mean": best["macs"],
+                         "err_mean": float(np.mean(best["errors"])), "err_std": float(np.std(best["errors"])),
+                         "inputs_correct": []})
+    return rows
+
+
+def format_table(res: CaseStudyResult) -> str:
+    lines = [f"{'budget':>7}  {'method':<36} {'widths in-h1-h2 (per seed)':<34} {'MACs (/budget)':<22} "
+             f"{'test MSE mean+-std':<20}"]
+    for r in summary_rows(res):
+        ws = " ".join("-".join(str(v) for v in w) for w in r["widths"])
+        ratio = r["macs_mean"] / r["budget"]
+        lines.append(f"{r['budget']:>7}  {r['method']:<36} {ws:<34} "
+                     f"{r['macs_mean']:>8.0f} ({ratio:.3f})        {r['err_mean']:.4f} +- {r['err_std']:.4f}")
+    ov = res.overhead
+    lines.append(f"training overhead: noise-width {ov['noise_ms_per_step']:.3f} ms/step vs plain "
+                 f"{ov['plain_ms_per_step']:.3f} ms/step -> ratio {ov['ratio']:.2f}x")
+    lines.append(f"Bayes floor (label noise variance): {res.config['label_noise'] ** 2:.4f}")
+    return "\n".join(lines)
+
+
+def plot(res: CaseStudyResult, path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for method, marker in (("noise-width", "o"), ("post-hoc L1", "s")):
+        rs = [r for r in res.runs if r.method == method]
+        ax.scatter([r.macs for r in rs], [r.error for r in rs], marker=marker, alpha=0.35)
+        rows = [r for r in summary_rows(res) if r["method"] == method]
+        ax.errorbar([r["macs_mean"] for r in rows], [r["err_mean"] for r in rows],
+                    yerr=[r["err_std"] for r in rows], marker=marker, label=f"{method} (mean +- std)", capsize=3)
+    pts = sorted((o["macs"], float(np.mean(o["errors"]))) for o in res.oracle_search)
+    ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=".", color="grey", alpha=0.5,
+               label="fixed-width grid (seed 0)")
+    orc = sorted(res.oracle_grid, key=lambda o: o["macs"])
+    ax.errorbar([o["macs"] for o in orc], [float(np.mean(o["errors"])) for o in orc],
+                yerr=[float(np.std(o["errors"])) for o in orc], marker="^", color="black", capsize=3,
+                label="oracle (best grid point <= budget, mean +- std)")
+    for b in res.config["budgets"]:
+        ax.axvline(b, color="red", lw=0.5, ls=":")
+    ax.axhline(res.config["label_noise"] ** 2, color="green", lw=0.8, ls="--", label="Bayes floor")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("MACs per inference")
+    ax.set_ylabel("test MSE")
+    ax.set_title("Synthetic: 8 informative of 64 inputs, teacher width 16")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    from train.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+
+
+def quick_config() -> SynthConfig:
+    return SynthConfig(n_train=2048, n_test=2048, steps=600, budgets=(300, 1200), seeds=2, oracle_in=(8,),
+                       oracle_h1=(8, 16, 32), oracle_h2=(2, 8), timing_steps=50)
+
+
+def validate(cfg: SynthConfig) -> None:
+    """Raise train.errors.UsageError for budgets/seeds the study cannot run."""
+    from train.errors import UsageError
+
+    if cfg.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {cfg.seeds}")
+    if not cfg.budgets:
+        raise UsageError("at least one --budget is needed")
+    lo = min_budget(cfg)
+    h1, h2 = cfg.hidden
+    hi = mlp_macs(cfg.n_inputs, h1, h2)
+    for b in cfg.budgets:
+        if b <= 0:
+            raise UsageError(f"--budget must be a positive number of MACs, got {b}")
+        if b < lo:
+            raise UsageError(f"--budget {b} is below the smallest possible model ({lo} MACs)")
+        if b >= hi:
+            raise UsageError(f"--budget {b} does not constrain the model (full width costs {hi} MACs)")
+
+
+def run_and_report(cfg: SynthConfig, out_dir, *, log=print) -> CaseStudyResult:
+    """Run the study, print the table, write results.json, table.txt and error_vs_macs.png to out_dir."""
+    from pathlib import Path
+
+    from tqdm import tqdm
+
+    from train.atomic import atomic_write_json, atomic_write_text
+
+    validate(cfg)
+    out = Path(out_dir)
+    res = run_case_study(cfg, progress=lambda total: tqdm(total=total, leave=False))
+    table = format_table(res)
+    log(table)
+    atomic_write_text(out / "table.txt", table + "\n")
+    atomic_write_json(out / "results.json", res.to_json())
+    plot(res, out / "error_vs_macs.png")
+    log(f"wrote {out / 'table.txt'}, {out / 'results.json'}, {out / 'error_vs_macs.png'}")
+    return res
