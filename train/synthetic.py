@@ -32,8 +32,8 @@ from torch import Tensor, nn
 from train.budget import BudgetConstraint, make_optimizer, snap_to_budget
 from train.consolidate import consolidate
 from train.cost import CostModel, exact_macs
-from train.layers import InputNoise, PLinear
-from train.noise import NoiseWidth, project_widths
+from train.layers import InputNoise, PBlock, PLinear
+from train.noise import NoiseWidth, project_widths, safe_sqrt, weight_parameters
 
 
 @dataclass
@@ -53,6 +53,12 @@ class SynthConfig:
     target: float = 0.97
     finetune_frac: float = 0.2
     anneal_frac: float = 0.5
+    warmup_frac: float = 0.0
+    decay_frac: float = 0.0
+    fold_snap: bool = False
+    input_grad_eps: float = 0.0
+    input_width_lr: float | None = None
+    max_violation: float = 0.5
     budgets: tuple[int, ...] = (150, 300, 600, 1200)
     seeds: int = 3
     oracle_in: tuple[int, ...] = (7, 8)
@@ -97,7 +103,7 @@ class NoiseMLP(nn.Module):
     def __init__(self, cfg: SynthConfig) -> None:
         super().__init__()
         h1, h2 = cfg.hidden
-        self.inp = InputNoise(cfg.n_inputs, dim=-1, mode="per_unit")
+        self.inp = InputNoise(cfg.n_inputs, dim=-1, mode="per_unit", grad_eps=cfg.input_grad_eps)
         self.l1 = PLinear(cfg.n_inputs, h1, in_width=self.inp.width, out_width=NoiseWidth(h1, kappa_min=1 / h1))
         self.l2 = PLinear(h1, h2, in_width=self.l1.out_width, out_width=NoiseWidth(h2, kappa_min=1 / h2))
         self.out = PLinear(h2, 1, in_width=self.l2.out_width, act=None)
@@ -141,26 +147,73 @@ class MethodResult:
     history: dict = field(default_factory=dict)
 
 
+def lr_factor(step: int, total: int, decay_frac: float) -> float:
+    """Constant lr, then a linear decay to 0 over the last `decay_frac` of `total` steps (same for all methods)."""
+    n_decay = int(round(decay_frac * total))
+    if n_decay <= 0 or step < total - n_decay:
+        return 1.0
+    return max(0.0, (total - step) / n_decay)
+
+
+@torch.no_grad()
+def fold_lam(model: nn.Module) -> None:
+    """Fold sqrt(lam) of every kept unit into the weights (eval output unchanged once widths are fixed to 0/1).
+
+    Producer side for ReLU/linear blocks with output noise (rows and bias), consumer side for the input
+    (columns of the blocks reading it)."""
+    def scale(w: NoiseWidth) -> Tensor:  # units at lam = 0 keep their weights (they may be re-grown)
+        lam = w.lam().detach()
+        return torch.where(lam > 0, safe_sqrt(lam), torch.ones_like(lam))
+
+    blocks = [m for m in model.modules() if isinstance(m, PBlock)]
+    for m in model.modules():
+        if isinstance(m, InputNoise):
+            s = scale(m.width)
+            for b in blocks:
+                if b.in_width is m.width and not b.depthwise:
+                    b.weight.mul_(s.reshape(1, -1, *([1] * (b.weight.dim() - 2))))
+    for b in blocks:
+        if b.out_noise and b.act in ("relu", "none") and b.bn is None:
+            s = scale(b.out_width)
+            b.weight.mul_(s.reshape(-1, *([1] * (b.weight.dim() - 1))))
+            if b.bias is not None:
+                b.bias.mul_(s)
+
+
 def train_noise_width(task: Task, cfg: SynthConfig, budget: int, seed: int,
                       mode: str = "dual", weight: float = 1.0) -> MethodResult:
     torch.manual_seed(seed)
     model = NoiseMLP(cfg)
     cm = CostModel(model, task.x_train[:1])
     n_learn = int(round(cfg.steps * (1 - cfg.finetune_frac)))
+    n_warm = int(round(cfg.warmup_frac * n_learn))
     con = BudgetConstraint(budget, mode=mode, weight=weight, dual_lr=cfg.dual_lr, target=cfg.target,
-                           anneal_steps=int(cfg.anneal_frac * n_learn), start_cost=cm.max_macs())
+                           anneal_steps=int(cfg.anneal_frac * (n_learn - n_warm)), start_cost=cm.max_macs(),
+                           max_violation=cfg.max_violation)
     opt = make_optimizer(model, lr=cfg.lr, width_lr=cfg.width_lr)
+    if cfg.input_width_lr is not None:
+        theta = model.inp.width.theta
+        opt.param_groups[1]["params"] = [p for p in opt.param_groups[1]["params"] if p is not theta]
+        opt.add_param_group({"params": [theta], "lr": cfg.input_width_lr, "weight_decay": 0.0})
     batches = _batches(task, cfg, seed)
     hist: dict[str, list] = {"soft_macs": [], "multiplier": []}
     model.train()
     for step in range(cfg.steps):
         if step == n_learn:
+            hist["err_before_snap"] = test_error(model, task)
+            if cfg.fold_snap:
+                fold_lam(model)
             snap_to_budget(model, cm, budget)
-            opt = torch.optim.Adam([p for n, p in model.named_parameters() if "kappa" not in n and "theta" not in n],
-                                   lr=cfg.lr)
+            hist["err_after_snap"] = test_error(model, task)
+            model.train()
+            opt = torch.optim.Adam(weight_parameters(model), lr=cfg.lr)
+        for g in opt.param_groups:
+            g.setdefault("base_lr", g["lr"])
+            g["lr"] = g["base_lr"] * lr_factor(step, cfg.steps, cfg.decay_frac)
         xb, yb = next(batches)
         loss = F.mse_loss(model(xb), yb)
-        if step < n_learn:
+        penalize = n_warm <= step < n_learn
+        if penalize:
             macs = cm.macs()
             loss = loss + con.penalty(macs)
         opt.zero_grad(set_to_none=True)
@@ -168,6 +221,7 @@ def train_noise_width(task: Task, cfg: SynthConfig, budget: int, seed: int,
         opt.step()
         if step < n_learn:
             project_widths(model)
+        if penalize:
             m = float(macs.detach())
             con.update(m)
             if step % 10 == 0:

@@ -1,0 +1,156 @@
+"""Target-specific kernel variants: which C files implement an op on which CPU, and their scratch needs.
+
+The portable int8 kernels in ``firmware_templates/kernels/`` (``nb_<op>.c``) are the reference and the
+host build. For Cortex-M4/M7 (Armv7E-M DSP: SXTB16/SMLAD) and Cortex-M55 (Armv8.1-M MVE/Helium) some ops
+have optimized variants that define the SAME function with the SAME params struct (``nb_conv2d``,
+``nb_depthwise_conv2d``, ``nb_fully_connected``), in ``kernels/dsp/`` and ``kernels/mve/``. A project
+compiles exactly one implementation per op: :func:`variant_sources` gives it.
+
+Weights keep the default TFLite layout (OHWI / [1, kh, kw, c] / [out, in]): no generation-time
+reordering, and the bias is the TFLite bias (the input-offset folding some variants do is computed at
+run time once per call, see the C files). So :func:`prepare_weights` is the identity; it exists so a
+future layout change has one place to go.
+
+Scratch: the variants share one static buffer ``nb_kernel_scratch`` (``dsp/nb_kernel_scratch.c``)
+of ``NB_KERNEL_SCRATCH_BYTES`` bytes (a compile-time define, default 4096). A code generator sets it to
+``max(scratch_bytes(op, cpu, params) for op in model)`` (it is RAM used only during one kernel call; it
+can live outside the activation arena). A call whose need exceeds the buffer takes a slower path that
+needs none, so a too small value is never wrong, only slower. The define must be the same for every file of
+a build (a project-wide define): the kernels size-check against ``sizeof(nb_kernel_scratch)`` as declared in
+their own translation unit.
+
+    from convert import kernel_variants as kv
+    kv.variant_sources("CONV_2D", "cortex-m4")   # [.../kernels/dsp/nb_conv2d_dsp.c]
+    kv.common_sources("cortex-m4")               # [.../kernels/dsp/nb_kernel_scratch.c]
+    kv.include_dirs("cortex-m55")                # [kernels/, kernels/dsp, kernels/mve]
+    kv.scratch_bytes("CONV_2D", "cortex-m4", kh=10, kw=4, c_in=1, c_out=64)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+KERNELS_DIR = Path(__file__).resolve().parent.parent / "firmware_templates" / "kernels"
+DSP_DIR = KERNELS_DIR / "dsp"
+MVE_DIR = KERNELS_DIR / "mve"
+
+DSP_CPUS = ("cortex-m4", "cortex-m7")
+MVE_CPUS = ("cortex-m55",)
+CPUS = ("host", *DSP_CPUS, *MVE_CPUS)
+
+# op -> (portable file, DSP variant, MVE variant)
+_VARIANTS: dict[str, tuple[str, str, str]] = {
+    "CONV_2D": ("nb_conv2d.c", "nb_conv2d_dsp.c", "nb_conv2d_mve.c"),
+    "DEPTHWISE_CONV_2D": ("nb_depthwise_conv2d.c", "nb_depthwise_conv2d_dsp.c", "nb_depthwise_conv2d_mve.c"),
+    "FULLY_CONNECTED": ("nb_fully_connected.c", "nb_fully_connected_dsp.c", "nb_fully_connected_mve.c"),
+}
+
+DEFAULT_SCRATCH_BYTES = 4096  # NB_KERNEL_SCRATCH_BYTES when the build does not set it
+
+
+def _cpu(cpu: str) -> str:
+    c = cpu.lower().replace("_", "-")
+    if c in ("m4", "m7", "m55"):
+        c = "cortex-" + c
+    if c not in CPUS:
+        raise ValueError(f"unknown cpu '{cpu}' (known: {', '.join(CPUS)})")
+    return c
+
+
+def kind(cpu: str) -> str:
+    """'portable', 'dsp' or 'mve' for a cpu name."""
+    c = _cpu(cpu)
+    return "dsp" if c in DSP_CPUS else "mve" if c in MVE_CPUS else "portable"
+
+
+def has_variant(op: str, cpu: str) -> bool:
+    return op in _VARIANTS and kind(cpu) != "portable"
+
+
+def variant_sources(op: str, cpu: str) -> list[Path]:
+    """The C file(s) implementing `op` (TFLite op name) for `cpu`: the optimized variant when there is one,
+    else the portable ``kernels/nb_<op>.c`` file name is the caller's business (returns ``[]`` for ops
+    without variants so a generator can keep its own portable mapping)."""
+    if op not in _VARIANTS:
+        return []
+    portable, dsp, mve = _VARIANTS[op]
+    k = kind(cpu)
+    if k == "dsp":
+        return [DSP_DIR / dsp]
+    if k == "mve":
+        return [MVE_DIR / mve]
+    return [KERNELS_DIR / portable]
+
+
+def portable_source(op: str) -> Path | None:
+    return KERNELS_DIR / _VARIANTS[op][0] if op in _VARIANTS else None
+
+
+def common_sources(cpu: str) -> list[Path]:
+    """Sources every variant build for `cpu` needs once (the shared scratch buffer)."""
+    return [] if kind(cpu) == "portable" else [DSP_DIR / "nb_kernel_scratch.c"]
+
+
+def include_dirs(cpu: str) -> list[Path]:
+    k = kind(cpu)
+    dirs = [KERNELS_DIR]
+    if k in ("dsp", "mve"):
+        dirs.append(DSP_DIR)
+    if k == "mve":
+        dirs.append(MVE_DIR)
+    return dirs
+
+
+def _ceil(n: int, m: int) -> int:
+    return (n + m - 1) // m * m
+
+
+def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
+    """Bytes of ``nb_kernel_scratch`` the `op` variant for `cpu` needs for full speed (0: none).
+
+    params: CONV_2D: kh, kw, c_in (per group), c_out; DEPTHWISE_CONV_2D: kh, kw, c (output channels),
+    depth_multiplier; FULLY_CONNECTED: accum_depth, out_depth.
+    """
+    k = kind(cpu)
+    if k == "portable" or op not in _VARIANTS:
+        return 0
+    if op == "CONV_2D":
+        kk = int(params["kh"]) * int(params["kw"]) * int(params["c_in"])
+        if k == "dsp":
+            return 4 * _ceil(kk, 2)  # two int16 im2col columns
+        # MVE: start values + two accumulator rows (int32 [c_out] each) + two int8 im2col columns
+        c_out = int(params["c_out"])
+        return 12 * _ceil(c_out, 4) + 2 * _ceil(kk, 16)
+    if op == "DEPTHWISE_CONV_2D":
+        taps, c = int(params["kh"]) * int(params["kw"]), int(params["c"])
+        if k == "dsp":
+            return taps * (c // 4 * 4) * 2 + c * 4 + c + 4 * taps
+        return 4 * _ceil(c, 4) + 12 * (c // 8 * 8) + 4 * taps + _ceil(c, 16)
+    if op == "FULLY_CONNECTED":
+        depth, n_out = int(params["accum_depth"]), int(params["out_depth"])
+        if k == "dsp":
+            return 4 * _ceil(depth, 2)
+        return 12 * _ceil(n_out, 4)
+    return 0
+
+
+def scratch_bytes_for_op(op: Any, cpu: str) -> int:
+    """:func:`scratch_bytes` from a ``convert.tflite_ir`` operator (needs ``op.name`` and the model's
+    tensors resolved as in tests/kernel_harness.ParsedOp: ``op.inputs[1].shape``)."""
+    name = op.name if hasattr(op, "name") else str(op)
+    w = op.inputs[1].shape
+    if name == "CONV_2D":
+        return scratch_bytes(name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0])
+    if name == "DEPTHWISE_CONV_2D":
+        return scratch_bytes(name, cpu, kh=w[1], kw=w[2], c=w[3], depth_multiplier=1)
+    if name == "FULLY_CONNECTED":
+        return scratch_bytes(name, cpu, accum_depth=w[1], out_depth=w[0])
+    return 0
+
+
+def prepare_weights(op: str, cpu: str, weights: Any, bias: Any = None, **params: Any) -> tuple[Any, Any]:
+    """Generation-time weight/bias transform for the variant of `op` on `cpu`: the identity (every variant
+    reads the default TFLite layout and bias). Returns (weights, bias)."""
+    _cpu(cpu)
+    return weights, bias

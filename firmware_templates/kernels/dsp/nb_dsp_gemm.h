@@ -1,0 +1,142 @@
+/*
+ * nb_dsp_gemm.h - the int8 x int16 matrix kernel shared by the DSP CONV_2D and FULLY_CONNECTED variants.
+ *
+ * A "column" holds the K input values of one output position (im2col), already offset by the input zero
+ * point and widened to int16, in SXTB16 order: each full group of 4 values x0..x3 is stored as
+ * (x0, x2, x1, x3) so that SMLAD with SXTB16(w) = (w0, w2) and SXTB16(ROR(w, 8)) = (w1, w3) multiplies
+ * matching elements; the K % 4 tail is stored in order. Each filter row is K int8 values (the default
+ * OHWI / [out, in] layout, no reordering). Two columns x two filter rows per inner loop: per 4 depth
+ * values 2 filter loads + 4 SXTB16 + 4 column loads + 8 SMLAD for 16 MACs.
+ */
+#ifndef NB_DSP_GEMM_H
+#define NB_DSP_GEMM_H
+
+#include "nb_dsp.h"
+
+/* Widen n int8 values (n % 4 == 0) to int16 + offset, SXTB16 order, into dst (n int16). */
+static inline void nb_dsp_widen_reordered(const int8_t *src, int32_t n, int32_t offset, int16_t *dst)
+{
+    const int32_t off2 = (int32_t)(((uint32_t)(uint16_t)offset) | ((uint32_t)(uint16_t)offset << 16));
+    int32_t *d = (int32_t *)(void *)dst;
+    int32_t i;
+    for (i = 0; i < n; i += 4) {
+        const uint32_t v = nb_read_u32(src + i);
+        d[0] = nb_sadd16(nb_sxtb16(v), off2);
+        d[1] = nb_sadd16(nb_sxtb16_ror8(v), off2);
+        d += 2;
+    }
+}
+
+/* Slot of element k of a K-column (groups of 4 reordered, tail in order). */
+static inline int32_t nb_dsp_slot(int32_t k, int32_t k4)
+{
+    static const uint8_t perm[4] = {0, 2, 1, 3};
+    return k < k4 ? ((k & ~3) | perm[k & 3]) : k;
+}
+
+/*
+ * out_a[oc] (and out_b[oc] when col_b != NULL) for oc in [0, n_out):
+ * requant(bias[oc] + sum_k filter[oc*K + k] * col[k]). rq_per_channel == 0: mult[0]/shift[0] for all.
+ */
+static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32_t K, const int8_t *filter,
+                               const int32_t *bias, int32_t n_out, const int32_t *mult, const int32_t *shift,
+                               int32_t rq_per_channel, int32_t out_zp, int32_t act_min, int32_t act_max,
+                               int8_t *out_a, int8_t *out_b)
+{
+    const int32_t k4 = K & ~3;
+    int32_t oc = 0, q;
+    for (; oc + 1 < n_out; oc += 2) {
+        const int8_t *w0 = filter + oc * K;
+        const int8_t *w1 = w0 + K;
+        int32_t a0 = bias ? bias[oc] : 0;
+        int32_t a1 = bias ? bias[oc + 1] : 0;
+        int32_t b0 = a0, b1 = a1;
+        const int32_t *ca = (const int32_t *)(const void *)col_a;
+        int32_t k;
+        if (col_b != NULL) {
+            const int32_t *cb = (const int32_t *)(const void *)col_b;
+            for (k = 0; k < k4; k += 4) {
+                const uint32_t wa = nb_read_u32(w0 + k);
+                const uint32_t wb = nb_read_u32(w1 + k);
+                const int32_t wa02 = nb_sxtb16(wa), wa13 = nb_sxtb16_ror8(wa);
+                const int32_t wb02 = nb_sxtb16(wb), wb13 = nb_sxtb16_ror8(wb);
+                const int32_t xa02 = ca[0], xa13 = ca[1];
+                const int32_t xb02 = cb[0], xb13 = cb[1];
+                ca += 2;
+                cb += 2;
+                a0 = nb_smlad(wa02, xa02, a0);
+                a0 = nb_smlad(wa13, xa13, a0);
+                a1 = nb_smlad(wb02, xa02, a1);
+                a1 = nb_smlad(wb13, xa13, a1);
+                b0 = nb_smlad(wa02, xb02, b0);
+                b0 = nb_smlad(wa13, xb13, b0);
+                b1 = nb_smlad(wb02, xb02, b1);
+                b1 = nb_smlad(wb13, xb13, b1);
+            }
+            for (; k < K; ++k) {
+                a0 = nb_add_wrap(a0, w0[k] * col_a[k]);
+                a1 = nb_add_wrap(a1, w1[k] * col_a[k]);
+                b0 = nb_add_wrap(b0, w0[k] * col_b[k]);
+                b1 = nb_add_wrap(b1, w1[k] * col_b[k]);
+            }
+        } else {
+            for (k = 0; k < k4; k += 4) {
+                const uint32_t wa = nb_read_u32(w0 + k);
+                const uint32_t wb = nb_read_u32(w1 + k);
+                const int32_t xa02 = ca[0], xa13 = ca[1];
+                ca += 2;
+                a0 = nb_smlad(nb_sxtb16(wa), xa02, a0);
+                a0 = nb_smlad(nb_sxtb16_ror8(wa), xa13, a0);
+                a1 = nb_smlad(nb_sxtb16(wb), xa02, a1);
+                a1 = nb_smlad(nb_sxtb16_ror8(wb), xa13, a1);
+            }
+            for (; k < K; ++k) {
+                a0 = nb_add_wrap(a0, w0[k] * col_a[k]);
+                a1 = nb_add_wrap(a1, w1[k] * col_a[k]);
+            }
+        }
+        q = rq_per_channel ? oc : 0;
+        out_a[oc] = (int8_t)nb_rq(a0, mult[q], shift[q], out_zp, act_min, act_max);
+        if (col_b != NULL) {
+            out_b[oc] = (int8_t)nb_rq(b0, mult[q], shift[q], out_zp, act_min, act_max);
+        }
+        q = rq_per_channel ? oc + 1 : 0;
+        out_a[oc + 1] = (int8_t)nb_rq(a1, mult[q], shift[q], out_zp, act_min, act_max);
+        if (col_b != NULL) {
+            out_b[oc + 1] = (int8_t)nb_rq(b1, mult[q], shift[q], out_zp, act_min, act_max);
+        }
+    }
+    for (; oc < n_out; ++oc) {
+        const int8_t *w0 = filter + oc * K;
+        int32_t a0 = bias ? bias[oc] : 0;
+        int32_t b0 = a0;
+        const int32_t *ca = (const int32_t *)(const void *)col_a;
+        const int32_t *cb = (const int32_t *)(const void *)col_b;
+        int32_t k;
+        for (k = 0; k < k4; k += 4) {
+            const uint32_t wa = nb_read_u32(w0 + k);
+            const int32_t wa02 = nb_sxtb16(wa), wa13 = nb_sxtb16_ror8(wa);
+            a0 = nb_smlad(wa02, ca[0], a0);
+            a0 = nb_smlad(wa13, ca[1], a0);
+            ca += 2;
+            if (col_b != NULL) {
+                b0 = nb_smlad(wa02, cb[0], b0);
+                b0 = nb_smlad(wa13, cb[1], b0);
+                cb += 2;
+            }
+        }
+        for (; k < K; ++k) {
+            a0 = nb_add_wrap(a0, w0[k] * col_a[k]);
+            if (col_b != NULL) {
+                b0 = nb_add_wrap(b0, w0[k] * col_b[k]);
+            }
+        }
+        q = rq_per_channel ? oc : 0;
+        out_a[oc] = (int8_t)nb_rq(a0, mult[q], shift[q], out_zp, act_min, act_max);
+        if (col_b != NULL) {
+            out_b[oc] = (int8_t)nb_rq(b0, mult[q], shift[q], out_zp, act_min, act_max);
+        }
+    }
+}
+
+#endif /* NB_DSP_GEMM_H */

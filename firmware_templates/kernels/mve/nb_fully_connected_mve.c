@@ -1,0 +1,65 @@
+/* nb_fully_connected_mve.c - int8 FULLY_CONNECTED for Cortex-M55 (MVE / Helium); defines
+ * nb_fully_connected (see nb_fully_connected.h).
+ *
+ * VMLADAVA int8 dot products on the input rows in place (two rows x two filter rows per loop), input
+ * offset folded into per-call start values bias + (-input_zp) * sum(w), vectorized requantization.
+ * Scratch: 12 * ceil4(out_depth) bytes. A non-zero filter zero point or a too small scratch uses the
+ * portable loop. Bit-exact to nb_fully_connected.c. */
+#include "nb_fully_connected.h"
+#include "nb_mve.h"
+
+static void nb_fc_generic(const nb_fully_connected_params_t *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias, int8_t *output)
+{
+    const int32_t depth = p->accum_depth;
+    const int32_t input_offset = -p->input_zero_point;
+    const int32_t filter_offset = -p->filter_zero_point;
+    int32_t b, oc, d;
+    for (b = 0; b < p->batches; ++b) {
+        const int8_t *in_row = input + b * depth;
+        for (oc = 0; oc < p->out_depth; ++oc) {
+            const int8_t *f_row = filter + oc * depth;
+            const int32_t q = p->per_channel ? oc : 0;
+            int32_t acc = 0;
+            for (d = 0; d < depth; ++d) {
+                acc = nb_add_wrap(acc, ((int32_t)f_row[d] + filter_offset) * ((int32_t)in_row[d] + input_offset));
+            }
+            if (bias != NULL) {
+                acc = nb_add_wrap(acc, bias[oc]);
+            }
+            acc = nb_multiply_by_quantized_multiplier(acc, p->out_multiplier[q], (int)p->out_shift[q]);
+            acc += p->output_zero_point;
+            acc = nb_clamp_i32(acc, p->act_min, p->act_max);
+            output[b * p->out_depth + oc] = (int8_t)acc;
+        }
+    }
+}
+
+void nb_fully_connected(const nb_fully_connected_params_t *p, const int8_t *input, const int8_t *filter,
+                        const int32_t *bias, int8_t *output)
+{
+    const int32_t K = p->accum_depth, n_out = p->out_depth;
+    const int32_t c4 = (n_out + 3) & ~3;
+    int32_t *start = nb_kernel_scratch;
+    int32_t *acc_a = start + c4;
+    int32_t *acc_b = acc_a + c4;
+    int32_t b, oc;
+
+    if (p->filter_zero_point != 0 || (int32_t)sizeof(nb_kernel_scratch) < 12 * c4) {
+        nb_fc_generic(p, input, filter, bias, output);
+        return;
+    }
+    for (oc = 0; oc < n_out; ++oc) {
+        start[oc] = nb_add_wrap(bias ? bias[oc] : 0, nb_mul_wrap(-p->input_zero_point, nb_mve_sum_s8(filter + oc * K, K)));
+    }
+    for (b = 0; b < p->batches; b += 2) {
+        const int two = b + 1 < p->batches;
+        nb_mve_gemm_acc(input + b * K, two ? input + (b + 1) * K : NULL, K, filter, start, n_out, acc_a, acc_b);
+        nb_mve_requant_row(acc_a, n_out, p->out_multiplier, p->out_shift, p->per_channel, p->output_zero_point,
+                           p->act_min, p->act_max, output + b * n_out);
+        if (two) {
+            nb_mve_requant_row(acc_b, n_out, p->out_multiplier, p->out_shift, p->per_channel, p->output_zero_point,
+                               p->act_min, p->act_max, output + (b + 1) * n_out);
+        }
+    }
+}
