@@ -85,8 +85,11 @@ class VadIO:
     prob_zero_point: int
     n_bands: int
     frontend: Any  # train.frontend.FrontEndSpec
-    ema_alpha: float = 0.0  # float input stage (model_io.json "input_stage"): d = x - m; m += alpha * d
+    # float input stage (model_io.json "input_stage"): d = x - m; m += alpha * d; frame = (d - mean) * scale
+    ema_alpha: float = 0.0
     ema_init: list[float] = field(default_factory=list)
+    norm_mean: list[float] = field(default_factory=list)
+    norm_scale: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -163,13 +166,16 @@ def _vad_io(model: Model, io: dict, frontend: dict | None, source: str) -> VadIO
                                   "quantization: the new state cannot be fed back bit for bit")
     stage = io.get("input_stage") or {}
     ema_alpha = float(stage.get("ema_alpha", 0.0))
-    ema_init = [float(v) for v in stage.get("ema_init", [0.0] * len(bands))]
-    if len(ema_init) != len(bands):
-        raise DataError(f"{source}: model_io.json input_stage.ema_init has {len(ema_init)} values, "
-                        f"expected {len(bands)}")
+    vec = {}
+    for key, default in (("ema_init", 0.0), ("norm_mean", 0.0), ("norm_scale", 1.0)):
+        vec[key] = [float(v) for v in stage.get(key, [default] * len(bands))]
+        if len(vec[key]) != len(bands):
+            raise DataError(f"{source}: model_io.json input_stage.{key} has {len(vec[key])} values, "
+                            f"expected {len(bands)}")
     return VadIO(frame, states_in, prob, states_out, float(ft.quantization.scale[0]),
                  int(ft.quantization.zero_point[0]), float(pt.quantization.scale[0]),
-                 int(pt.quantization.zero_point[0]), len(bands), spec, ema_alpha, ema_init)
+                 int(pt.quantization.zero_point[0]), len(bands), spec, ema_alpha, vec["ema_init"],
+                 vec["norm_mean"], vec["norm_scale"])
 
 
 # ----------------------------------------------------------------------------------------------- C text
@@ -400,6 +406,9 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
             "onset_hops": pp.onset_hops, "hangover_hops": pp.hangover_hops, "frontend": vad.frontend.to_dict(),
             "ema_alpha": vad.ema_alpha, "ema_alpha_c": c_float(vad.ema_alpha),
             "ema_init_c": ", ".join(c_float(v) for v in vad.ema_init),
+            "norm": any(v != 0.0 for v in vad.norm_mean) or any(v != 1.0 for v in vad.norm_scale),
+            "norm_mean_c": ", ".join(c_float(v) for v in vad.norm_mean),
+            "norm_scale_c": ", ".join(c_float(v) for v in vad.norm_scale),
         }
     return ctx
 

@@ -2,10 +2,11 @@
 
 The Keras model is the streaming step with the state as explicit inputs and outputs:
 
-    inputs : frame [1, K] (log-mel of the kept bands), state_i [1, F_i, 1, C_i] for every conv with F_i > 0
+    inputs : frame [1, K] (the float input stage's output, see `model_inputs`), state_i [1, F_i, 1, C_i] for
+             every conv with F_i > 0
     outputs: prob [1, 1], new_state_i [1, F_i, 1, C_i] (same order as the state inputs)
 
-Ops (all TFLite Micro builtins): MUL + ADD (per-band input normalisation), RESHAPE, per stateful conv
+Ops (all TFLite Micro builtins): RESHAPE, per stateful conv
 CONCATENATION (past frames + this frame, time axis) + STRIDED_SLICE (the new state) + CONV_2D /
 DEPTHWISE_CONV_2D (VALID over time, dilation on the time axis, one output position), 1x1 CONV_2D for
 pointwise convs, FULLY_CONNECTED + LOGISTIC for the head. Time is the H axis, W = 1.
@@ -24,25 +25,35 @@ FRAME = "frame"
 
 
 def core_model(model: StreamingVAD) -> StreamingVAD:
-    """The model without its input stage (the per-band running-level tracker, `ema_deltas`).
+    """The model without its float input stage: the per-band running level (`ema_deltas`) and the per-band
+    affine normalisation.
 
-    The input stage runs in float next to the front end (in C: nb_vad.c), because an int8 running mean with a
-    small alpha would get stuck (alpha * d is below one LSB). The int8 step model takes d = x - m as `frame`.
-    `core_model(m).step(d, conv_state)` equals `m.step(x, [ema] + conv_state)` with d from `input_deltas`."""
+    The input stage runs in float next to the front end (in C: nb_vad.c): an int8 running mean with a small
+    alpha would get stuck (alpha * d is below one LSB), and a normalised input uses the int8 range well and
+    costs two flops per band instead of two int8 elementwise ops. `core_model(m).step(model_inputs(m, x)[t],
+    conv_state)` equals `m.step(x[t], [ema] + conv_state)`."""
     core = copy.deepcopy(model).eval()
     core.ema_alpha = 0.0
     core.ema_init.zero_()
+    core.norm_mean.zero_()
+    core.norm_scale.fill_(1.0)
     return core
 
 
-def input_deltas(model: StreamingVAD, feats: np.ndarray) -> np.ndarray:
-    """Log-mel of the kept bands [T, K] -> the int8 model's frames d [T, K] (float32, same ops as `step`)."""
-    return ema_deltas(feats, model.ema_init.detach().numpy(), model.ema_alpha)
+def model_inputs(model: StreamingVAD, feats: np.ndarray) -> np.ndarray:
+    """Log-mel of the kept bands [T, K] -> the int8 model's float frames [T, K]: x = (d - mean) * scale with
+    d from `ema_deltas` (float32, the same operations in the same order as `StreamingVAD.step`)."""
+    d = ema_deltas(feats, model.ema_init.detach().numpy(), model.ema_alpha)
+    mean = model.norm_mean.detach().numpy().astype(np.float32)
+    scale = model.norm_scale.detach().numpy().astype(np.float32)
+    return ((d - mean) * scale).astype(np.float32)
 
 
 def input_stage(model: StreamingVAD) -> dict[str, Any]:
     """Parameters of the float input stage, for model_io.json and the C code."""
-    return {"ema_alpha": float(model.ema_alpha), "ema_init": [float(v) for v in model.ema_init.detach().numpy()]}
+    vals = lambda t: [float(v) for v in t.detach().numpy()]  # noqa: E731
+    return {"ema_alpha": float(model.ema_alpha), "ema_init": vals(model.ema_init),
+            "norm_mean": vals(model.norm_mean), "norm_scale": vals(model.norm_scale)}
 
 
 def state_name(i: int) -> str:
@@ -66,12 +77,9 @@ def build_keras_step(model: StreamingVAD):  # -> tf.keras.Model
 
     model = core_model(model)
     k = model.n_inputs
-    mean = model.norm_mean.detach().numpy().astype(np.float32)
-    scale = model.norm_scale.detach().numpy().astype(np.float32)
     frame = tf.keras.Input((k,), batch_size=1, name=FRAME)
     states, new_states = [], []
-    x = frame * scale + (-mean * scale)
-    x = tf.keras.layers.Reshape((1, 1, k), name="to_nhwc")(x)
+    x = tf.keras.layers.Reshape((1, 1, k), name="to_nhwc")(frame)
     si = 0
     for conv, spec in zip(model.convs, model.specs, strict=True):
         w = conv.weight.detach().numpy().astype(np.float32)  # [out, in/groups, k]

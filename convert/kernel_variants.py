@@ -118,7 +118,7 @@ def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
     if op == "CONV_2D":
         kk = int(params["kh"]) * int(params["kw"]) * int(params["c_in"])
         if k == "dsp":
-            return 4 * _ceil(kk, 2)  # two int16 im2col columns
+            return 4 * _ceil(kk, 2) + 4 * (kk // 4 * 4)  # two int16 im2col columns + their interleaved copy
         # MVE: start values + two accumulator rows (int32 [c_out] each) + two int8 im2col columns
         c_out = int(params["c_out"])
         return 12 * _ceil(c_out, 4) + 2 * _ceil(kk, 16)
@@ -130,7 +130,7 @@ def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
     if op == "FULLY_CONNECTED":
         depth, n_out = int(params["accum_depth"]), int(params["out_depth"])
         if k == "dsp":
-            return 4 * _ceil(depth, 2)
+            return 4 * _ceil(depth, 2) + 4 * (depth // 4 * 4)
         return 12 * _ceil(n_out, 4)
     return 0
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from convert.keras_vad import FRAME, build_keras_step, core_model, input_deltas, state_name, torch_state_to_keras
+from convert.keras_vad import FRAME, build_keras_step, core_model, model_inputs, state_name, torch_state_to_keras
 from train.errors import ConversionError
 from train.vad_model import StreamingVAD
 
@@ -30,7 +30,7 @@ def calibration_samples(
     rng = np.random.default_rng(seed)
     crops = []
     for f in feats:
-        d = input_deltas(model, np.asarray(f, np.float32))
+        d = model_inputs(model, np.asarray(f, np.float32))
         if d.shape[0] > crop:
             s = int(rng.integers(0, d.shape[0] - crop + 1))
             d = d[s : s + crop]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from convert.keras_vad import input_deltas
+from convert.keras_vad import model_inputs
 from convert.ops import op_cost
 from convert.tflite_export import onnx_max_abs_diff
 from convert.tflite_ir import read_tflite
@@ -75,7 +75,7 @@ def compare_auc(model: StreamingVAD, int8_bytes: bytes, float_bytes: bytes,
     for feats, lab in clips:
         labels.append(lab)
         s_torch.append(_torch_probs(model, feats))
-        d = input_deltas(model, feats)
+        d = model_inputs(model, feats)
         s_float.append(f_run.run_clip(d)[1])
         s_int8.append(q_run.run_clip(d)[1])
     y = np.concatenate(labels)
@@ -150,7 +150,7 @@ def verify(model: StreamingVAD, int8_bytes: bytes, float_bytes: bytes, onnx_byte
         "macs": compare_macs(model, int8_bytes),
         "auc": compare_auc(model, int8_bytes, float_bytes, eval_clips),
         "litert_vs_tflm": compare_interpreters(int8_bytes,
-                                               [input_deltas(model, f) for f, _ in eval_clips[:interp_clips]]),
+                                               [model_inputs(model, f) for f, _ in eval_clips[:interp_clips]]),
     }
     res["ok"] = bool(res["onnx_ok"] and res["macs"]["equal"] and res["auc"]["auc_drop_ok"])
     return res

@@ -52,7 +52,8 @@ def build_vad_run(run_dir: Path, seed: int = 0) -> Path:
 
 
 def cached_vad_run(run_dir: Path) -> Path:
-    """build_vad_run, cached under .cache/firmware_tests/ (keyed by this file and the TF version) so parallel
+    """build_vad_run, cached under .cache/firmware_tests/ (keyed by this file, the conversion code and the TF
+    version) so parallel
     test workers and repeated runs convert once; copied into run_dir."""
     import contextlib
     import hashlib
@@ -62,7 +63,10 @@ def cached_vad_run(run_dir: Path) -> Path:
     import tensorflow as tf
 
     root = Path(__file__).resolve().parents[1] / ".cache" / "firmware_tests"
-    key = hashlib.sha256(Path(__file__).read_bytes() + tf.__version__.encode()).hexdigest()[:16]
+    code = Path(__file__).resolve().parents[1]
+    blob = b"".join(p.read_bytes() for p in [Path(__file__), *sorted((code / "convert").glob("*.py")),
+                                               code / "train" / "vad_model.py"])
+    key = hashlib.sha256(blob + tf.__version__.encode()).hexdigest()[:16]
     cached = root / f"vad_run_{key}"
     if not (cached / "model_io.json").is_file():
         root.mkdir(parents=True, exist_ok=True)

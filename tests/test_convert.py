@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from convert.keras_vad import build_keras_step, core_model, input_deltas, keras_step, torch_state_to_keras
+from convert.keras_vad import build_keras_step, core_model, keras_step, model_inputs, torch_state_to_keras
 from convert.tflite_export import export_onnx, export_tflite, onnx_max_abs_diff
 from convert.tflite_ir import read_tflite
 from convert.tflite_run import StepRunner, io_map
@@ -49,7 +49,7 @@ def test_keras_step_equals_torch_step():
     assert m.ema_alpha > 0  # the float input stage is exercised
     k = build_keras_step(m)
     feats = _feats(m, n=1, t=40)[0][0]
-    d = input_deltas(m, feats)
+    d = model_inputs(m, feats)
     st_t = m.init_state(1)
     st_k = torch_state_to_keras(core_model(m).init_state(1))
     for t in range(feats.shape[0]):
@@ -93,7 +93,7 @@ def test_onnx_matches_torch():
 def test_litert_vs_tflm_whole_clip_and_per_op(converted):
     _, clips, i8, _ = converted
     m = converted[0]
-    res = compare_interpreters(i8, [input_deltas(m, f) for f, _ in clips[:2]], op_steps=40)
+    res = compare_interpreters(i8, [model_inputs(m, f) for f, _ in clips[:2]], op_steps=40)
     # Conv-only graphs agree bit for bit; FC may differ by a few LSB (reported per op, never hidden)
     for s in res["per_op"]:
         if s["op"] != "FULLY_CONNECTED":
@@ -105,7 +105,7 @@ def test_litert_vs_tflm_whole_clip_and_per_op(converted):
 def test_int8_stream_tracks_float(converted):
     m, clips, i8, f32 = converted
     feats = clips[0][0]
-    d = input_deltas(m, feats)
+    d = model_inputs(m, feats)
     p8 = StepRunner(i8, "tflm").run_clip(d)[1]
     pf = StepRunner(f32, "litert").run_clip(d)[1]
     with torch.no_grad():

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from convert.codegen import Options, generate
-from convert.keras_vad import input_deltas
+from convert.keras_vad import model_inputs
 from convert.tflite_run import StepRunner
 from tests.firmware_fixtures import cached_vad_run, clip_features, vad_clip
 from train.postproc import PostProcConfig, decisions, quantized_threshold
@@ -126,7 +126,7 @@ def test_vad_qemu_m4_end_to_end_and_audio_path(vad_run, tmp_path):
     q_on = info["vad"]["q_on"]
     assert np.array_equal(got["dec"], decisions(got["q"], q_on, cfg))
     # audio path: C float32 front end + C quantization vs numpy front end + StepRunner quantization
-    feats = input_deltas(load_model(vad_run), clip_features(clip))  # the float input stage, as in C
+    feats = model_inputs(load_model(vad_run), clip_features(clip))  # the float input stage, as in C
     ref_frames = np.stack([runner.quantize_frame(feats[t]).reshape(-1) for t in range(n)]).astype(int)
     diff = np.abs(np.stack(got["frames"]).astype(int) - ref_frames)
     assert diff.max() <= 1 and (diff > 0).mean() <= 0.01, (diff.max(), (diff > 0).mean())
@@ -146,7 +146,7 @@ def test_vad_cross_builds_and_measurement(vad_run, tmp_path):
     elf = build_project(proj, proj.board)
     m = measure_elf(elf, board=proj.board, table="cortex-m55", stage_names=proj.stages, warmup=1)
     names = {s.name for s in m.stages}
-    assert {"frontend", "quantize", "state", "postproc", "op0_mul"} <= names
+    assert {"frontend", "quantize", "state", "postproc", "op0_reshape"} <= names
     assert m.hops_total == 30
     fe = next(s for s in m.stages if s.name == "frontend")
     assert fe.insns_per_hop_mean > 1000

@@ -322,7 +322,7 @@ def test_scratch_bytes_and_sources():
             for p in kv.variant_sources(op, cpu) + kv.common_sources(cpu):
                 assert p.is_file(), p
     assert kv.scratch_bytes("CONV_2D", "host", kh=3, kw=3, c_in=8, c_out=8) == 0
-    assert kv.scratch_bytes("CONV_2D", "cortex-m4", kh=1, kw=1, c_in=64, c_out=64) == 256
+    assert kv.scratch_bytes("CONV_2D", "cortex-m4", kh=1, kw=1, c_in=64, c_out=64) == 512
     assert kv.scratch_bytes("DEPTHWISE_CONV_2D", "cortex-m4", kh=3, kw=3, c=64, depth_multiplier=1) > 64 * 9 * 2
     with pytest.raises(ValueError):
         kv.kind("cortex-m0")

@@ -31,10 +31,10 @@ def corpus(tmp_path_factory):
 
 def test_quick_local_and_resume(corpus, tmp_path):
     out = tmp_path / "sweep"
-    args = ("--quick", "--corpus", str(corpus), "--out", str(out), "--workers", "1", "--methods", "noise,l1,dense")
+    args = ("--quick", "--corpus", str(corpus), "--out", str(out), "--workers", "1", "--methods", "noise,l1")
     text = _run(*args)
     results = sorted((out / "results").glob("*.json"))
-    assert [p.stem for p in results] == sorted(f"{m}-b2000-s0" for m in ("noise", "l1", "dense"))
+    assert [p.stem for p in results] == sorted(f"{m}-b2000-s0" for m in ("noise", "l1"))
     for p in results:
         r = json.loads(p.read_text())
         assert r.get("convert_error") is None, r.get("convert_error")
@@ -62,10 +62,10 @@ def test_quick_local_and_resume(corpus, tmp_path):
 def test_quick_on_local_ray(corpus, tmp_path):
     out = tmp_path / "ray"
     text = _run("--quick", "--corpus", str(corpus), "--out", str(out), "--ray", "local", "--workers", "2",
-                "--methods", "dense,l1", "--no-convert")
+                "--methods", "dense", "--no-convert")
     assert "ray=local" in text
     keys = sorted(p.stem for p in (out / "results").glob("*.json"))
-    assert keys == ["dense-b2000-s0", "l1-b2000-s0"]
+    assert keys == ["dense-b2000-s0"]
     for k in keys:
         r = json.loads((out / "results" / f"{k}.json").read_text())
         assert r["macs_torch"] <= 2000 and r["macs_tflite"] is None  # --no-convert: no deployed MACs claimed

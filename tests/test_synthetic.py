@@ -15,6 +15,7 @@ from train.synthetic import (
     posthoc_widths,
     prune_l1,
     run_and_report,
+    train_noise_width,
     train_wide,
     validate,
 )
@@ -92,3 +93,14 @@ def test_micro_case_study_writes_table_plot_and_json(tmp_path):
     assert {r["method"] for r in data["runs"]} == {"noise-width", "post-hoc L1"}
     assert all(r["macs"] <= 40 for r in data["runs"])
     assert "training overhead" in lines[0] and res.overhead["ratio"] > 0
+
+
+@pytest.mark.parametrize("extra", [{"warmup_frac": 0.3}, {"input_width_lr": None}])
+def test_noise_width_options_fit_the_budget(extra):
+    cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(8, 4), n_train=256, n_test=256,
+                      steps=80, batch=32, **extra)
+    r = train_noise_width(make_task(cfg, 0), cfg, 40, 0)
+    assert r.macs <= 40 and r.macs == mlp_macs(*r.widths)
+    assert r.history["soft_macs"] and 0 <= r.inputs_correct <= 3
+    if extra.get("warmup_frac"):  # no penalty during the warm-up: the first recorded update is after it
+        assert len(r.history["soft_macs"]) <= 0.7 * 40 / 10 + 1

@@ -11,12 +11,8 @@ A unit with lam = 0 carries no information and is removed by consolidation.
 
 Public API
 ----------
-`NoiseWidth(n, *, kappa_min=0.0625, mode="ordered"|"per_unit", temperature=1.0, momentum=0.1, init=1.0,
-            grad_eps=0.0)`
-    nn.Module for one prunable dimension. `grad_eps` > 0 (option, default off): the factors sqrt(lam) and
-    sqrt(1 - lam) keep their values but get the gradient of sqrt(. + grad_eps), so a unit at lam = 0 still
-    feels the task gradient (a per-unit lam clamped to 0 can come back) and the noise gradient near lam = 1
-    stays bounded.
+`NoiseWidth(n, *, kappa_min=0.0625, mode="ordered"|"per_unit", temperature=1.0, momentum=0.1, init=1.0)`
+    nn.Module for one prunable dimension.
     - `forward(x, dim=1, std=None)`: apply the reparameterization along `dim`. `std` is an optional
       `RunningStd` holding the running sigma of this application site; several sites may share one
       NoiseWidth (residual adds, a depthwise conv on its input's channels) but each keeps its own
@@ -110,7 +106,6 @@ class NoiseWidth(nn.Module):
         temperature: float = 1.0,
         momentum: float = 0.1,
         init: float = 1.0,
-        grad_eps: float = 0.0,
     ) -> None:
         super().__init__()
         if n < 1:
@@ -125,9 +120,6 @@ class NoiseWidth(nn.Module):
         self.mode = mode
         self.kappa_min = float(kappa_min)
         self.temperature = float(temperature)
-        if grad_eps < 0:
-            raise ValueError(f"NoiseWidth: grad_eps must be >= 0, got {grad_eps}")
-        self.grad_eps = float(grad_eps)
         self.std_site = RunningStd(self.n, momentum)
         if mode == "ordered":
             self.kappa = nn.Parameter(torch.tensor(float(min(max(init, kappa_min), 1.0))))
@@ -236,20 +228,13 @@ class NoiseWidth(nn.Module):
             raise ValueError(f"NoiseWidth: tensor has {x.shape[dim]} units on dim {dim}, expected {self.n}")
         site = self.std_site if std is None else std
         lam = self.lam().to(x.dtype)
+        a = _shape_for(safe_sqrt(lam), x, dim)
         if not self.training:
-            return _shape_for(safe_sqrt(lam), x, dim) * x
-        a = _shape_for(self._sqrt(lam), x, dim)
+            return a * x
         site.update(x, dim)
-        b = _shape_for(self._sqrt(1.0 - lam), x, dim)
+        b = _shape_for(safe_sqrt(1.0 - lam), x, dim)
         sigma = _shape_for(site.std().to(x.dtype), x, dim)
         return a * x + b * sigma * torch.randn_like(x)
-
-    def _sqrt(self, v: Tensor) -> Tensor:
-        """sqrt(v) in value; with grad_eps > 0 its gradient is that of sqrt(v + grad_eps) (finite at 0)."""
-        if self.grad_eps <= 0:
-            return safe_sqrt(v)
-        soft = torch.sqrt(v.clamp(min=0.0) + self.grad_eps)
-        return soft + (safe_sqrt(v) - soft).detach()
 
     def extra_repr(self) -> str:
         return f"n={self.n}, mode={self.mode}, kappa_min={self.kappa_min}, temperature={self.temperature}"

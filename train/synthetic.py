@@ -8,8 +8,13 @@ Student: MLP in(64) -> h1(64) -> h2(32) -> 1, ReLU, all widths prunable incl. th
 MACs = in*h1 + h1*h2 + h2.
 
 Methods (equal total training steps `steps` for all):
-- `train_noise_width`: learned widths under MACs <= budget by dual ascent for (1 - finetune_frac)*steps,
-  then `snap_to_budget` to integer widths and fine-tune the weights for the rest.
+- `train_noise_width`: learned widths under MACs <= budget by dual ascent for (1 - finetune_frac)*steps
+  (optionally after a dense warm-up of warmup_frac of them, without the penalty), the tracked budget annealed
+  from the full model's MACs over anneal_frac of the width phase; then `snap_to_budget` to integer widths and
+  fine-tune the weights for the rest (finetune_frac = 0.5: the small snapped model needs many steps).
+  The per-unit input lam (64 thetas, each moved at ~lr per step by Adam) gets its own, lower learning rate
+  `input_width_lr` (3e-3 vs 1e-2 for the ordered hidden widths): with the common rate, the inputs were
+  shed faster than the hidden width and the weakest informative inputs died during the anneal (seed 2).
 - `train_posthoc`: train the full-width model for (1 - finetune_frac)*steps, prune inputs/units by the
   L1 norm of their weights to a uniform keep ratio that fits the budget, fine-tune for the rest.
 - `train_fixed`: a plain model at fixed widths. Oracle: knows the informative inputs; the width grid is
@@ -32,8 +37,8 @@ from torch import Tensor, nn
 from train.budget import BudgetConstraint, make_optimizer, snap_to_budget
 from train.consolidate import consolidate
 from train.cost import CostModel, exact_macs
-from train.layers import InputNoise, PBlock, PLinear
-from train.noise import NoiseWidth, project_widths, safe_sqrt, weight_parameters
+from train.layers import InputNoise, PLinear
+from train.noise import NoiseWidth, project_widths, weight_parameters
 
 
 @dataclass
@@ -51,13 +56,10 @@ class SynthConfig:
     width_lr: float = 1e-2
     dual_lr: float = 0.02
     target: float = 0.97
-    finetune_frac: float = 0.2
+    finetune_frac: float = 0.5
     anneal_frac: float = 0.5
     warmup_frac: float = 0.0
-    decay_frac: float = 0.0
-    fold_snap: bool = False
-    input_grad_eps: float = 0.0
-    input_width_lr: float | None = None
+    input_width_lr: float | None = 3e-3
     max_violation: float = 0.5
     budgets: tuple[int, ...] = (150, 300, 600, 1200)
     seeds: int = 3
@@ -103,7 +105,7 @@ class NoiseMLP(nn.Module):
     def __init__(self, cfg: SynthConfig) -> None:
         super().__init__()
         h1, h2 = cfg.hidden
-        self.inp = InputNoise(cfg.n_inputs, dim=-1, mode="per_unit", grad_eps=cfg.input_grad_eps)
+        self.inp = InputNoise(cfg.n_inputs, dim=-1, mode="per_unit")
         self.l1 = PLinear(cfg.n_inputs, h1, in_width=self.inp.width, out_width=NoiseWidth(h1, kappa_min=1 / h1))
         self.l2 = PLinear(h1, h2, in_width=self.l1.out_width, out_width=NoiseWidth(h2, kappa_min=1 / h2))
         self.out = PLinear(h2, 1, in_width=self.l2.out_width, act=None)
@@ -147,39 +149,6 @@ class MethodResult:
     history: dict = field(default_factory=dict)
 
 
-def lr_factor(step: int, total: int, decay_frac: float) -> float:
-    """Constant lr, then a linear decay to 0 over the last `decay_frac` of `total` steps (same for all methods)."""
-    n_decay = int(round(decay_frac * total))
-    if n_decay <= 0 or step < total - n_decay:
-        return 1.0
-    return max(0.0, (total - step) / n_decay)
-
-
-@torch.no_grad()
-def fold_lam(model: nn.Module) -> None:
-    """Fold sqrt(lam) of every kept unit into the weights (eval output unchanged once widths are fixed to 0/1).
-
-    Producer side for ReLU/linear blocks with output noise (rows and bias), consumer side for the input
-    (columns of the blocks reading it)."""
-    def scale(w: NoiseWidth) -> Tensor:  # units at lam = 0 keep their weights (they may be re-grown)
-        lam = w.lam().detach()
-        return torch.where(lam > 0, safe_sqrt(lam), torch.ones_like(lam))
-
-    blocks = [m for m in model.modules() if isinstance(m, PBlock)]
-    for m in model.modules():
-        if isinstance(m, InputNoise):
-            s = scale(m.width)
-            for b in blocks:
-                if b.in_width is m.width and not b.depthwise:
-                    b.weight.mul_(s.reshape(1, -1, *([1] * (b.weight.dim() - 2))))
-    for b in blocks:
-        if b.out_noise and b.act in ("relu", "none") and b.bn is None:
-            s = scale(b.out_width)
-            b.weight.mul_(s.reshape(-1, *([1] * (b.weight.dim() - 1))))
-            if b.bias is not None:
-                b.bias.mul_(s)
-
-
 def train_noise_width(task: Task, cfg: SynthConfig, budget: int, seed: int,
                       mode: str = "dual", weight: float = 1.0) -> MethodResult:
     torch.manual_seed(seed)
@@ -201,15 +170,10 @@ def train_noise_width(task: Task, cfg: SynthConfig, budget: int, seed: int,
     for step in range(cfg.steps):
         if step == n_learn:
             hist["err_before_snap"] = test_error(model, task)
-            if cfg.fold_snap:
-                fold_lam(model)
             snap_to_budget(model, cm, budget)
             hist["err_after_snap"] = test_error(model, task)
             model.train()
             opt = torch.optim.Adam(weight_parameters(model), lr=cfg.lr)
-        for g in opt.param_groups:
-            g.setdefault("base_lr", g["lr"])
-            g["lr"] = g["base_lr"] * lr_factor(step, cfg.steps, cfg.decay_frac)
         xb, yb = next(batches)
         loss = F.mse_loss(model(xb), yb)
         penalize = n_warm <= step < n_learn

@@ -2,7 +2,7 @@
  *
  * im2col of two output positions at a time into nb_kernel_scratch (int16, input offset added, SXTB16
  * order), then nb_dsp_gemm: 2 positions x 2 output channels per inner loop with SMLAD. 1x1 and 1xN kernels
- * with c_in % 4 == 0 widen whole pixel rows with SXTB16/SADD16. Scratch: 4 * ceil2(kh*kw*c_in) bytes
+ * with c_in % 4 == 0 widen whole pixel rows with SXTB16/SADD16. Scratch: 4 * ceil2(K) + 4 * floor4(K) bytes, K = kh*kw*c_in
  * (convert.kernel_variants.scratch_bytes); grouped convolutions or a too small scratch use the portable
  * loop nest below. Bit-exact to nb_conv2d.c. */
 #include "nb_conv2d.h"
@@ -103,9 +103,10 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
     const int32_t n_pos = out_h * out_w;
     int16_t *col_a = (int16_t *)(void *)nb_kernel_scratch;
     int16_t *col_b = col_a + col_stride;
+    int32_t *col_ab = (int32_t *)(void *)(col_b + col_stride);
     int32_t b, pos;
 
-    if (p->filter.c != p->in.c || (int32_t)sizeof(nb_kernel_scratch) < 4 * col_stride) {
+    if (p->filter.c != p->in.c || (int32_t)sizeof(nb_kernel_scratch) < 4 * col_stride + 4 * (K & ~3)) {
         nb_conv2d_generic(p, input, filter, bias, output);
         return;
     }
@@ -114,13 +115,13 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
         for (pos = 0; pos + 1 < n_pos; pos += 2) {
             nb_conv2d_im2col(p, input, b, pos / out_w, pos % out_w, col_a);
             nb_conv2d_im2col(p, input, b, (pos + 1) / out_w, (pos + 1) % out_w, col_b);
-            nb_dsp_gemm(col_a, col_b, K, filter, bias, out_c, p->out_multiplier, p->out_shift, 1,
+            nb_dsp_gemm(col_a, col_b, col_ab, K, filter, bias, out_c, p->out_multiplier, p->out_shift, 1,
                         p->output_zero_point, p->act_min, p->act_max, out_b + pos * out_c,
                         out_b + (pos + 1) * out_c);
         }
         if (pos < n_pos) {
             nb_conv2d_im2col(p, input, b, pos / out_w, pos % out_w, col_a);
-            nb_dsp_gemm(col_a, NULL, K, filter, bias, out_c, p->out_multiplier, p->out_shift, 1,
+            nb_dsp_gemm(col_a, NULL, NULL, K, filter, bias, out_c, p->out_multiplier, p->out_shift, 1,
                         p->output_zero_point, p->act_min, p->act_max, out_b + pos * out_c, NULL);
         }
     }

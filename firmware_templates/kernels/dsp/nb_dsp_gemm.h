@@ -38,13 +38,26 @@ static inline int32_t nb_dsp_slot(int32_t k, int32_t k4)
  * out_a[oc] (and out_b[oc] when col_b != NULL) for oc in [0, n_out):
  * requant(bias[oc] + sum_k filter[oc*K + k] * col[k]). rq_per_channel == 0: mult[0]/shift[0] for all.
  */
-static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32_t K, const int8_t *filter,
+static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32_t *col_ab, int32_t K,
+                               const int8_t *filter,
                                const int32_t *bias, int32_t n_out, const int32_t *mult, const int32_t *shift,
                                int32_t rq_per_channel, int32_t out_zp, int32_t act_min, int32_t act_max,
                                int8_t *out_a, int8_t *out_b)
 {
     const int32_t k4 = K & ~3;
     int32_t oc = 0, q;
+    if (col_b != NULL) {
+        /* interleave the two columns per group of 4: (a02, a13, b02, b13), one pointer in the inner loop */
+        const int32_t *ca = (const int32_t *)(const void *)col_a;
+        const int32_t *cb = (const int32_t *)(const void *)col_b;
+        int32_t g;
+        for (g = 0; g < k4 / 4; ++g) {
+            col_ab[4 * g] = ca[2 * g];
+            col_ab[4 * g + 1] = ca[2 * g + 1];
+            col_ab[4 * g + 2] = cb[2 * g];
+            col_ab[4 * g + 3] = cb[2 * g + 1];
+        }
+    }
     for (; oc + 1 < n_out; oc += 2) {
         const int8_t *w0 = filter + oc * K;
         const int8_t *w1 = w0 + K;
@@ -54,16 +67,17 @@ static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32
         const int32_t *ca = (const int32_t *)(const void *)col_a;
         int32_t k;
         if (col_b != NULL) {
-            const int32_t *cb = (const int32_t *)(const void *)col_b;
-            for (k = 0; k < k4; k += 4) {
-                const uint32_t wa = nb_read_u32(w0 + k);
-                const uint32_t wb = nb_read_u32(w1 + k);
+            const int32_t *cab = col_ab;
+            const int32_t *const cab_end = col_ab + 2 * k4 / 2;
+            const int8_t *pw = w0;
+            for (; cab != cab_end; cab += 4) {
+                const uint32_t wa = nb_read_u32(pw);
+                const uint32_t wb = nb_read_u32(pw + K);
                 const int32_t wa02 = nb_sxtb16(wa), wa13 = nb_sxtb16_ror8(wa);
                 const int32_t wb02 = nb_sxtb16(wb), wb13 = nb_sxtb16_ror8(wb);
-                const int32_t xa02 = ca[0], xa13 = ca[1];
-                const int32_t xb02 = cb[0], xb13 = cb[1];
-                ca += 2;
-                cb += 2;
+                const int32_t xa02 = cab[0], xa13 = cab[1];
+                const int32_t xb02 = cab[2], xb13 = cab[3];
+                pw += 4;
                 a0 = nb_smlad(wa02, xa02, a0);
                 a0 = nb_smlad(wa13, xa13, a0);
                 a1 = nb_smlad(wb02, xa02, a1);
@@ -73,7 +87,7 @@ static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32
                 b1 = nb_smlad(wb02, xb02, b1);
                 b1 = nb_smlad(wb13, xb13, b1);
             }
-            for (; k < K; ++k) {
+            for (k = k4; k < K; ++k) {
                 a0 = nb_add_wrap(a0, w0[k] * col_a[k]);
                 a1 = nb_add_wrap(a1, w1[k] * col_a[k]);
                 b0 = nb_add_wrap(b0, w0[k] * col_b[k]);

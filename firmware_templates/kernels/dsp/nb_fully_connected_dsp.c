@@ -2,7 +2,7 @@
  * nb_fully_connected (see nb_fully_connected.h).
  *
  * Each input row is widened once to int16 (+ input offset, SXTB16 order) into nb_kernel_scratch, two rows
- * at a time, then nb_dsp_gemm (SMLAD). Scratch: 4 * ceil2(accum_depth) bytes. A non-zero filter zero
+ * at a time, then nb_dsp_gemm (SMLAD). Scratch: 4 * ceil2(K) + 4 * floor4(K) bytes, K = accum_depth. A non-zero filter zero
  * point or a too small scratch uses the portable loop. Bit-exact to nb_fully_connected.c. */
 #include "nb_fully_connected.h"
 #include "nb_dsp_gemm.h"
@@ -51,22 +51,23 @@ void nb_fully_connected(const nb_fully_connected_params_t *p, const int8_t *inpu
     const int32_t col_stride = (K + 1) & ~1;
     int16_t *col_a = (int16_t *)(void *)nb_kernel_scratch;
     int16_t *col_b = col_a + col_stride;
+    int32_t *col_ab = (int32_t *)(void *)(col_b + col_stride);
     const int32_t offset = -p->input_zero_point;
     int32_t b;
 
-    if (p->filter_zero_point != 0 || (int32_t)sizeof(nb_kernel_scratch) < 4 * col_stride) {
+    if (p->filter_zero_point != 0 || (int32_t)sizeof(nb_kernel_scratch) < 4 * col_stride + 4 * (K & ~3)) {
         nb_fc_generic(p, input, filter, bias, output);
         return;
     }
     for (b = 0; b + 1 < p->batches; b += 2) {
         nb_fc_widen(input + b * K, K, offset, col_a);
         nb_fc_widen(input + (b + 1) * K, K, offset, col_b);
-        nb_dsp_gemm(col_a, col_b, K, filter, bias, n_out, p->out_multiplier, p->out_shift, p->per_channel,
+        nb_dsp_gemm(col_a, col_b, col_ab, K, filter, bias, n_out, p->out_multiplier, p->out_shift, p->per_channel,
                     p->output_zero_point, p->act_min, p->act_max, output + b * n_out, output + (b + 1) * n_out);
     }
     if (b < p->batches) {
         nb_fc_widen(input + b * K, K, offset, col_a);
-        nb_dsp_gemm(col_a, NULL, K, filter, bias, n_out, p->out_multiplier, p->out_shift, p->per_channel,
+        nb_dsp_gemm(col_a, NULL, NULL, K, filter, bias, n_out, p->out_multiplier, p->out_shift, p->per_channel,
                     p->output_zero_point, p->act_min, p->act_max, output + b * n_out, NULL);
     }
 }
