@@ -183,8 +183,11 @@ def write_report(out: Path, corpus: Path, cfg: RunConfig, items: list, times: di
         "| check | measured | budget | margin | ok |",
         "|---|---|---|---|---|",
     ]
+    def val(v: float, unit: str) -> str:
+        return f"{v:.2%}" if unit == "fraction" else f"{v:,.0f} {unit}"
+
     for i in items:
-        lines.append(f"| {i.name} | {i.measured:,.0f} {i.unit} | {i.limit:,.0f} {i.unit} | {i.margin:+.1%} | "
+        lines.append(f"| {i.name} | {val(i.measured, i.unit)} | {val(i.limit, i.unit)} | {i.margin:+.1%} | "
                      f"{'yes' if i.ok else '**NO**'} |")
     lines += [
         "",
@@ -194,7 +197,7 @@ def write_report(out: Path, corpus: Path, cfg: RunConfig, items: list, times: di
         "",
         "| quantity | value |",
         "|---|---|",
-        f"| MAC budget per hop (model) | {cost.get('budget_macs', 'n/a'):,} ({cost.get('budget_detail', '')}) |",
+        f"| MAC budget per hop (model) | {cost.get('budget_macs', 'n/a'):,} ({cost.get('budget_source', '')}) |",
         f"| MACs per hop (exact, PyTorch) | {cost.get('macs_per_hop', 0):,} |",
         f"| MACs per hop (int8 .tflite) | {verify.get('macs', {}).get('tflite_total', 'n/a'):,} "
         f"(op for op equal: {verify.get('macs', {}).get('equal')}) |",

@@ -1,6 +1,7 @@
 """`noisebudget check`: the budget gate. Exit 0 within budget, 1 over budget, 2 on error.
 
-PATH is a measure.json, a firmware project folder (measured first) or an ELF. The cycle budget is
+PATH is a measure.json, a firmware project folder (measured first), an ELF, or a `noisebudget run` folder
+(its firmware/measure.json and the CPU load in its config.toml). The cycle budget is
 --cycles-per-hop and/or --cpu-load (else project.json's "budget", else the run default cpu_load 0.08);
 flash and RAM limits default to the target profile's. Writes JSON (--json) and JUnit XML (--junit).
 """
@@ -30,14 +31,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--junit", type=Path, default=None, help="write the result as JUnit XML")
 
 
+def _run_budget(run_dir: Path) -> dict:
+    """The CPU-load budget a `noisebudget run` folder was trained for (its config.toml)."""
+    import tomllib
+
+    cfg = run_dir / "config.toml"
+    if not cfg.is_file():
+        return {}
+    return {"cpu_load": float(tomllib.loads(cfg.read_text()).get("budget", {}).get("cpu_load", DEFAULT_CPU_LOAD))}
+
+
 def run(args: argparse.Namespace) -> int:
     from convert.check import Budget, evaluate, exit_code, format_table, to_json, to_junit
+    from noisebudget.commands.measure import resolve_path
     from noisebudget.target_profiles import load_target
     from train.atomic import atomic_write_json, atomic_write_text
     from train.errors import DataError
 
-    path: Path = args.path
+    path: Path = resolve_path(args.path)
     proj_budget: dict = {}
+    if path != args.path and (path / "measure.json").is_file():  # a run folder of `noisebudget run`
+        proj_budget = _run_budget(args.path)
+        path = path / "measure.json"
     if path.is_file() and path.suffix == ".json" and path.name != "project.json":
         try:
             m = json.loads(path.read_text())

@@ -46,6 +46,13 @@ def _parse_stages(s: str | None) -> dict[int, str]:
     return out
 
 
+def resolve_path(path: Path) -> Path:
+    """A run folder of `noisebudget run` (RUN/firmware/project.json) means its firmware project."""
+    if path.is_dir() and not (path / "project.json").is_file() and (path / "firmware" / "project.json").is_file():
+        return path / "firmware"
+    return path
+
+
 def measure_path(args: argparse.Namespace) -> tuple[Any, Path]:
     """Resolve PATH and options to a Measurement; returns (measurement, default output folder)."""
     from convert.measure import build_project, load_project, measure_elf
@@ -53,7 +60,7 @@ def measure_path(args: argparse.Namespace) -> tuple[Any, Path]:
     from noisebudget.target_profiles import load_target
     from train.errors import DataError, UsageError
 
-    path: Path = args.path
+    path: Path = resolve_path(args.path)
     if not path.exists():
         raise DataError(f"{path}: no such project folder or ELF file")
     if args.warmup is not None and args.warmup < 0:
