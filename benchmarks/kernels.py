@@ -3,21 +3,23 @@
     .venv/bin/python benchmarks/kernels.py [--model /work/shared/models/kws_ref_model.tflite ...]
                                           [--cpus cortex-m4,cortex-m7,cortex-m55] [--out runs/bench_kernels]
 
-A minimal runner (independent of the code generator): the model's ops run one after the other through
-the C kernels on the QEMU board of each CPU, each op inside its own NB_STAGE marker, with its real input
-activations (computed on the host by the reference kernels, bit-exact to TFLM) embedded as data. Two
-hops, the first is warm-up. Every op's output on the target is checked against the host reference.
+Measured through the real path: `noisebudget firmware MODEL --target <cpu>` (convert.codegen.generate) and
+its project.json (convert.measure.load_project/build_project/measure_elf, i.e. `noisebudget measure`),
+once as generated (the optimized variants of convert.kernel_variants for that CPU) and once with the
+project's sources switched to the portable kernels (reference). Each op is its own NB_STAGE; the app runs
+two invokes, the first is warm-up. The outputs of both builds are checked against TFLite Micro.
 Instructions and estimated cycles (convert.measure + convert.timing tables: an estimate, see there) per
-op and for the whole model, divided by the op's MACs (TFLite convention; ops without MACs count in the
-whole-model total only). Writes table.txt, kernels.json and cycles_per_mac.png to --out.
-Besides every --model, the newest VAD model under runs/ (runs/**/model_int8.tflite or *.tflite) is added
-when one exists.
+op and for the whole model (the whole invoke, copies in/out included), divided by MACs (TFLite convention;
+ops without MACs count in the whole-model total only). Writes table.txt, kernels.json and
+cycles_per_mac.png to --out. Besides every --model, the newest VAD model under runs/ (runs/**/model.tflite)
+is added when one exists (VAD run folders are measured per hop: front end and post-processing included).
 """
 
 from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import sys
 import tempfile
@@ -28,83 +30,79 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from convert import kernel_variants as kv  # noqa: E402
-from convert.measure import build_elf, measure_elf  # noqa: E402
+from convert.codegen import Options, generate  # noqa: E402
+from convert.measure import build_project, load_project, measure_elf  # noqa: E402
 from train.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
 KWS = Path("/work/shared/models/kws_ref_model.tflite")
-BOARDS = {"cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m55": "mps3-an547"}
-SCRATCH = 16384
 
 
-def op_macs(op) -> int:
-    out = op.outputs[0].shape
-    if op.name == "CONV_2D":
-        w = op.inputs[1].shape
-        return int(np.prod(out)) * w[1] * w[2] * w[3]
-    if op.name == "DEPTHWISE_CONV_2D":
-        w = op.inputs[1].shape
-        return int(np.prod(out)) * w[1] * w[2]
-    if op.name == "FULLY_CONNECTED":
-        w = op.inputs[1].shape
-        return int(np.prod(out)) * w[1]
-    return 0
+def _tflm_outputs(buf: bytes, rows: list[list[np.ndarray]]) -> list[bytes]:
+    from tflite_micro.python.tflite_micro import runtime
+
+    from convert.tflite_ir import read_tflite
+
+    n_out = len(read_tflite(buf).outputs)
+    res = []
+    for xs in rows:
+        it = runtime.Interpreter.from_bytes(buf, arena_size=1 << 21)
+        for i, x in enumerate(xs):
+            it.set_input(np.asarray(x).reshape(it.get_input_details(i)["shape"]), i)
+        it.invoke()
+        res += [np.array(it.get_output(k)).tobytes() for k in range(n_out)]
+    return res
 
 
-def model_cases(buf: bytes, seed: int = 0):
-    """[(op name, CCase, expected output)] for every op of the model, chained on the host."""
-    import tests.test_kernels_a  # noqa: F401  (registers the KernelSpecs)
-    import tests.test_kernels_b  # noqa: F401
-    from tests import kernel_harness as kh
+def _app_outputs(stdout: str) -> list[bytes]:
+    return [bytes.fromhex(line.split()[3]) for line in stdout.splitlines() if line.startswith("O ")]
 
-    pm = kh.parse_model(buf)
+
+def _test_inputs(buf: bytes, n: int = 2, seed: int = 0) -> list[list[np.ndarray]]:
+    from convert.tflite_ir import read_tflite
+
+    m = read_tflite(buf)
+    sg = m.subgraphs[0] if hasattr(m, "subgraphs") else m
     rng = np.random.default_rng(seed)
-    values = {t.index: x for t, x in zip(pm.inputs, kh.random_inputs(buf, rng), strict=True)}
-    cases = []
-    for op in pm.ops:
-        kspec = kh.REGISTRY[op.name]
-        case = kspec.c_case(op, [values[t.index] for t in op.inputs if t is not None and t.data is None])
-        drv = kh.build_driver(kspec.c_body, kspec.c_sources, kspec.c_includes)
-        (o,) = drv.run([case])
-        out_t = op.outputs[0]
-        values[out_t.index] = np.frombuffer(o, dtype=out_t.dtype).reshape(out_t.shape)
-        cases.append((op.name, case, values[out_t.index]))
-    return pm, cases
-
-
-def measure_model(buf: bytes, cpu: str, optimized: bool, work: Path):
-    """Per-op stage results of the model on `cpu`; checks outputs against the host reference."""
-    from tests import kernel_harness as kh
-    from tests.test_kernels_target import firmware_source, parse_outputs
-
-    pm, cases = model_cases(buf)
-    names = list(dict.fromkeys(n for n, _, _ in cases))
-    kspecs = {n: kh.REGISTRY[n] for n in names}
-    main, data = firmware_source(cases, kspecs, stages=True, hops=2)
-    work.mkdir(parents=True, exist_ok=True)
-    (work / "kb_main.c").write_text(main)
-    (work / "kb_cases.c").write_text(data)
-    srcs: list[Path] = []
-    for n in names:
-        v = kv.variant_sources(n, cpu) if optimized else []
-        srcs += v or [kv.KERNELS_DIR / s for s in kspecs[n].c_sources]
-    if optimized:
-        srcs += kv.common_sources(cpu)
-    srcs = list(dict.fromkeys(srcs))
-    incs = kv.include_dirs(cpu) if optimized else [kv.KERNELS_DIR]
-    elf = build_elf([work / "kb_main.c", work / "kb_cases.c", *srcs], BOARDS[cpu], work,
-                    include_dirs=incs, defines={"NB_KERNEL_SCRATCH_BYTES": SCRATCH}, opt="-O2", name="kb")
-    stage_names = {i + 1: f"{i:02d}_{n}" for i, (n, _, _) in enumerate(cases)}
-    m = measure_elf(elf, board=BOARDS[cpu], table=cpu, stage_names=stage_names, warmup=1, timeout_s=600)
-    got = parse_outputs(m.stdout, len(cases))
-    for (n, _, exp), g in zip(cases, got, strict=True):
-        if g != np.ascontiguousarray(exp).tobytes():
-            raise SystemExit(f"{cpu} {'opt' if optimized else 'ref'}: output of {n} differs from the host reference")
     rows = []
-    for st, op in zip(sorted(m.stages, key=lambda s: s.id), pm.ops, strict=True):
-        rows.append({"op": op.name, "stage": st.name, "macs": op_macs(op), "insns": st.insns_per_hop_mean,
-                     "cycles": st.cycles_per_hop, "classes": st.classes_per_hop})
+    for _ in range(n):
+        row = []
+        for i in sg.inputs:
+            t = sg.tensors[i]
+            if t.type_name == "FLOAT32":
+                row.append(rng.standard_normal(t.size).astype(np.float32))
+            else:
+                info = np.iinfo(np.dtype(t.type_name.lower()))
+                row.append(rng.integers(info.min, info.max, size=t.size, endpoint=True).astype(t.type_name.lower()))
+        rows.append(row)
     return rows
+
+
+def measure_model(model: Path, cpu: str, optimized: bool, work: Path):
+    """Per-stage rows of the generated firmware of `model` on `cpu` (optimized: as generated; else with the
+    portable kernels) and the app's output bytes (model files: checked against TFLM by the caller)."""
+    out = work / f"{model.parent.name}_{model.stem}_{cpu}"
+    is_run = model.name == "model.tflite" and (model.parent / "model_io.json").is_file()
+    inputs = None if is_run else _test_inputs(model.read_bytes())
+    if not (out / "project.json").is_file():
+        generate(model.parent if is_run else model, out,
+                 Options(target=cpu, tflm_arena=False, clip_seconds=0.05, test_inputs=inputs))
+    info = json.loads((out / "firmware.json").read_text())
+    proj = load_project(out)
+    if not optimized:
+        proj.sources = ["nb/*.c", "app/*.c"]
+        proj.include_dirs = [d for d in proj.include_dirs if not d.startswith("nb/target")]
+        proj.defines = {k: v for k, v in proj.defines.items() if k != "NB_KERNEL_SCRATCH_BYTES"}
+    elf = build_project(proj, str(proj.board))
+    m = measure_elf(elf, board=str(proj.board), table=cpu, stage_names=proj.stages, warmup=proj.warmup_hops,
+                    timeout_s=900)
+    got = _app_outputs(m.stdout)
+    if inputs is not None and got != _tflm_outputs(model.read_bytes(), inputs):
+        raise SystemExit(f"{model} {cpu} {'opt' if optimized else 'ref'}: outputs differ from TFLite Micro")
+    macs = {f"op{o['index']}_{o['op'].lower()}": o["macs"] for o in info["ops"]}
+    rows = [{"op": s.name.split("_", 1)[1].upper() if s.name.startswith("op") else s.name, "stage": s.name,
+             "macs": macs.get(s.name, 0), "insns": s.insns_per_hop_mean, "cycles": s.cycles_per_hop,
+             "classes": s.classes_per_hop} for s in sorted(m.stages, key=lambda s: s.id)]
+    return rows, {"macs": info["macs_total"], "insns": m.insns_per_hop_mean, "cycles": m.cycles_per_hop_mean}
 
 
 def cm(x: dict) -> str:
@@ -137,14 +135,14 @@ def main() -> None:
     from tqdm import tqdm
 
     results: dict[str, dict] = {}
-    jobs = [(m, c, o) for m in models for c in cpus for o in (False, True)]
+    jobs = [(m, c, o) for m in models for c in cpus for o in (True, False)]
     with tempfile.TemporaryDirectory(prefix="nbbench.") as td:
         skipped: set[Path] = set()
         for model, cpu, opt in tqdm(jobs, desc="measure"):
             if model in skipped:
                 continue
             try:
-                rows = measure_model(model.read_bytes(), cpu, opt, Path(td) / f"{model.stem}_{cpu}_{int(opt)}")
+                rows, whole = measure_model(model, cpu, opt, Path(td))
             except Exception as e:  # a model the host reference chain cannot run (an op's case builder fails)
                 if model == KWS or args.model:
                     raise
@@ -152,22 +150,24 @@ def main() -> None:
                 skipped.add(model)
                 results.pop(str(model), None)
                 continue
-            results.setdefault(str(model), {}).setdefault(cpu, {})["opt" if opt else "ref"] = rows
+            d = results.setdefault(str(model), {}).setdefault(cpu, {})
+            d["opt" if opt else "ref"] = rows
+            d["whole_opt" if opt else "whole_ref"] = whole
     lines = []
     summary = []
     for model, per_cpu in results.items():
         lines.append(f"== {model}")
         for cpu, d in per_cpu.items():
             ref, opt = d["ref"], d["opt"]
-            total_macs = sum(r["macs"] for r in ref)
+            total_macs = d["whole_ref"]["macs"]
             lines.append(f"-- {cpu} (estimated cycles; timing table {cpu})")
             lines.append(f"{'op':28s} {'MACs':>9s} {'ref insns':>10s} {'ref cyc':>10s} {'ref c/MAC':>9s} "
                          f"{'opt insns':>10s} {'opt cyc':>10s} {'opt c/MAC':>9s} {'speedup':>7s}")
             for r, o in zip(ref, opt, strict=True):
                 lines.append(f"{r['stage']:28s} {r['macs']:9d} {r['insns']:10.0f} {r['cycles']:10.0f} {cm(r)} "
-                             f"{o['insns']:10.0f} {o['cycles']:10.0f} {cm(o)} {r['cycles'] / o['cycles']:7.2f}")
-            rc, oc = sum(r["cycles"] for r in ref), sum(r["cycles"] for r in opt)
-            ri, oi = sum(r["insns"] for r in ref), sum(r["insns"] for r in opt)
+                             f"{o['insns']:10.0f} {o['cycles']:10.0f} {cm(o)} {r['cycles'] / max(o['cycles'], 1):7.2f}")
+            rc, oc = d["whole_ref"]["cycles"], d["whole_opt"]["cycles"]
+            ri, oi = d["whole_ref"]["insns"], d["whole_opt"]["insns"]
             lines.append(f"{'WHOLE MODEL':28s} {total_macs:9d} {ri:10.0f} {rc:10.0f} {rc / total_macs:9.3f} "
                          f"{oi:10.0f} {oc:10.0f} {oc / total_macs:9.3f} {rc / oc:7.2f}")
             lines.append(f"   instructions per MAC: ref {ri / total_macs:.3f}, opt {oi / total_macs:.3f}")

@@ -12,15 +12,21 @@ Project layout written to OUT_DIR (atomically: rendered into a temporary folder,
              nb_vad.{h,c} (nb_vad_init / nb_vad_process_hop / nb_vad_process_features / _frame_q).
     app/     example application: main.c + nb_test_data.{h,c} (a test clip or int8 inputs as const data);
              prints per-hop (per-invoke) results and DWT cycles through semihosting (stdout on the host).
+    nb/target/dsp, nb/target/mve   the optimized kernel variants (convert.kernel_variants): the m4/m7 builds
+             compile nb/target/dsp (SMLAD) and the m55 build nb/target/mve (Helium) INSTEAD of the portable
+             nb_conv2d.c / nb_depthwise_conv2d.c / nb_fully_connected.c (host: the portable ones), with
+             -DNB_KERNEL_SCRATCH_BYTES=<max scratch need over the model's ops for that CPU>.
     board/   start-up code, linker scripts of the three QEMU boards, nb_cycles.h (firmware_templates/boards).
     tflm/    the TFLite Micro flavour: model_data.{h,cc}, main.cc with a MicroMutableOpResolver of exactly
              the ops used and the measured arena size (not built here: no TFLM sources available).
     Makefile (host, m4, m7, m55, run-qemu, run-host, clean), CMakeLists.txt + cmake/arm-none-eabi.cmake,
     README.md, project.json, firmware.json.
 
-`project.json` follows convert/measure.py's schema (name, target, board, sources, include_dirs, defines,
-opt, hop_rate_hz, warmup_hops, stages, timeout_s[, budget]) so `noisebudget measure OUT_DIR` and
-`noisebudget check OUT_DIR` work on the folder. That schema rejects unknown keys, so everything else
+`project.json` (built for the target's CPU: its variant sources listed explicitly instead of the portable
+files they replace, their include dirs and NB_KERNEL_SCRATCH_BYTES) follows convert/measure.py's schema
+(name, target, board, sources, include_dirs, defines, opt, hop_rate_hz, warmup_hops, stages, timeout_s[,
+budget]) so `noisebudget measure OUT_DIR` and `noisebudget check OUT_DIR` work on the folder. That schema
+rejects unknown keys, so everything else
 (cpu, clock, flash/RAM of the target, arena bytes of our plan and of TFLM, per-op MACs, the memory plan,
 VAD quantization parameters and post-processing settings) goes to `firmware.json`:
 
@@ -272,6 +278,37 @@ def _load_target(name: str):
     return tomllib.loads(path.read_text())
 
 
+def _variant_ctx(sg: Subgraph, params: list[OpParams], cpu: str) -> dict[str, Any]:
+    """The optimized kernel variants (convert.kernel_variants) a `cpu` build compiles instead of the portable
+    kernels: project-relative sources under nb/target/<kind>/, the portable files they replace, include dirs
+    and the scratch size (max over the model's ops)."""
+    from convert import kernel_variants as kv
+
+    ops = sorted({p.op for p in params if kv.has_variant(p.op, cpu)})
+    if not ops:
+        return {"variant_srcs": [], "replaced": [], "variant_incs": [], "scratch_bytes": 0, "variant_files": []}
+    kind = kv.kind(cpu)
+    srcs = [f"nb/target/{p.parent.name}/{p.name}" for op in ops for p in kv.variant_sources(op, cpu)]
+    srcs += [f"nb/target/{p.parent.name}/{p.name}" for p in kv.common_sources(cpu)]
+    replaced = [f"nb/{kv.portable_source(op).name}" for op in ops]  # type: ignore[union-attr]
+    incs = [f"nb/target/{d.name}" for d in kv.include_dirs(cpu) if d != kv.KERNELS_DIR]
+    scratch = 0
+    for op in sg.operators:
+        if op.name in ops:
+            w = sg.tensors[op.inputs[1]].shape
+            if op.name == "CONV_2D":
+                need = kv.scratch_bytes(op.name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0])
+            elif op.name == "DEPTHWISE_CONV_2D":
+                need = kv.scratch_bytes(op.name, cpu, kh=w[1], kw=w[2], c=w[3], depth_multiplier=1)
+            else:
+                need = kv.scratch_bytes(op.name, cpu, accum_depth=w[-1], out_depth=w[0])
+            scratch = max(scratch, need)
+    files = sorted({s for s in srcs} | {f"nb/target/{d.name}/{h.name}" for d in kv.include_dirs(cpu)
+                                         if d != kv.KERNELS_DIR for h in d.glob("*.h")})
+    return {"variant_srcs": srcs, "replaced": replaced, "variant_incs": incs,
+            "scratch_bytes": max(16, (scratch + 15) // 16 * 16), "variant_files": files, "kind": kind}
+
+
 def _board_for_cpu(cpu: str) -> str:
     for _, c, b in CPUS:
         if c == cpu:
@@ -377,7 +414,8 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
         "arena_bytes": max(plan.arena_bytes, 16), "plan": plan, "kernels": kernels, "ops_used": ops_used,
         "tflm_ops": [{"op": o, "method": _tflm_op_method(o)} for o in ops_used],
         "tflm_arena": tflm_arena, "stages": dict(sorted(stages.items())),
-        "cpus": [{"make": m, "cpu": c, "board": b, "flags": _cflags_for(c)} for m, c, b in CPUS],
+        "cpus": [{"make": m, "cpu": c, "board": b, "flags": _cflags_for(c), **_variant_ctx(sg, params, c)}
+                 for m, c, b in CPUS],
         "vad": None, "weight_bytes": weight_bytes, "notes": src.notes,
     }
     if vad:
@@ -493,16 +531,27 @@ def generate(source: str | Path, out_dir: str | Path, opts: Options | None = Non
     with atomic_path(out_dir) as tmp:
         _render_into(tmp, ctx, env, src)
         (tmp / "firmware.json").write_text(json.dumps(info, indent=2) + "\n")
-        (tmp / "project.json").write_text(json.dumps(_project_json(ctx), indent=2) + "\n")
+        (tmp / "project.json").write_text(json.dumps(_project_json(ctx, tmp), indent=2) + "\n")
     info["out_dir"] = str(out_dir)
     return info
 
 
-def _project_json(ctx: dict) -> dict:
+def _project_json(ctx: dict, root: Path) -> dict:
+    """project.json for the target's CPU: the portable library minus the kernels that CPU's optimized
+    variants replace, plus those variants (nb/target/<kind>/), their include dirs and scratch size."""
+    cpu = next(c for c in ctx["cpus"] if c["board"] == ctx["board"])
+    if cpu["variant_srcs"]:
+        lib = sorted(f"nb/{f.name}" for f in (root / "nb").glob("*.c"))
+        sources = [s for s in lib if s not in cpu["replaced"]] + cpu["variant_srcs"]
+    else:
+        sources = ["nb/*.c"]
+    defines: dict[str, Any] = {"NB_STAGE_MARKERS": 1}
+    if cpu["variant_srcs"]:
+        defines["NB_KERNEL_SCRATCH_BYTES"] = cpu["scratch_bytes"]
     return {
         "name": ctx["name"], "target": ctx["target"], "board": ctx["board"],
-        "sources": ["nb/*.c", "app/*.c"], "include_dirs": ["nb", "app", "board"],
-        "defines": {"NB_STAGE_MARKERS": 1}, "opt": "-O2", "hop_rate_hz": ctx["hop_rate_hz"],
+        "sources": [*sources, "app/*.c"], "include_dirs": ["nb", *cpu["variant_incs"], "app", "board"],
+        "defines": defines, "opt": "-O2", "hop_rate_hz": ctx["hop_rate_hz"],
         "warmup_hops": 1, "stages": {str(k): v for k, v in ctx["stages"].items()}, "timeout_s": 300,
     }
 
@@ -514,6 +563,11 @@ def _render_into(root: Path, ctx: dict, env: jinja2.Environment, src: Source) ->
         d.mkdir(parents=True, exist_ok=True)
     for f in kernel_files(set(ctx["kernels"])):
         shutil.copyfile(KERNELS / f, nb / f)
+    for c in ctx["cpus"]:  # optimized kernel variants (convert.kernel_variants): nb/target/dsp, nb/target/mve
+        for rel in c["variant_files"]:
+            dest = root / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(KERNELS / Path(rel).relative_to("nb/target"), dest)
     shutil.copyfile(BOARDS / "common" / "nb_stage.h", nb / "nb_stage.h")
     for f in ("nb_startup.c", "nb_cycles.h", "nb_sections.ld"):
         shutil.copyfile(BOARDS / "common" / f, board / f)

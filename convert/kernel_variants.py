@@ -11,6 +11,11 @@ reordering, and the bias is the TFLite bias (the input-offset folding some varia
 run time once per call, see the C files). So :func:`prepare_weights` is the identity; it exists so a
 future layout change has one place to go.
 
+Code generator: ``convert.codegen`` copies the variants to ``nb/target/dsp`` / ``nb/target/mve`` of a generated
+project; its Makefile/CMake m4/m7 (m55) builds and its project.json compile them instead of the portable files.
+``dsp/nb_kernel_scratch.c`` also holds ``nb_dsp_dot2x2``, the assembly 2x2 SMLAD loop of ``nb_dsp_gemm.h``
+(Thumb-2 with the DSP extension only; elsewhere the C loop).
+
 Scratch: the variants share one static buffer ``nb_kernel_scratch`` (``dsp/nb_kernel_scratch.c``)
 of ``NB_KERNEL_SCRATCH_BYTES`` bytes (a compile-time define, default 4096). A code generator sets it to
 ``max(scratch_bytes(op, cpu, params) for op in model)`` (it is RAM used only during one kernel call; it
@@ -139,6 +144,8 @@ def scratch_bytes_for_op(op: Any, cpu: str) -> int:
     """:func:`scratch_bytes` from a ``convert.tflite_ir`` operator (needs ``op.name`` and the model's
     tensors resolved as in tests/kernel_harness.ParsedOp: ``op.inputs[1].shape``)."""
     name = op.name if hasattr(op, "name") else str(op)
+    if name not in _VARIANTS:
+        return 0
     w = op.inputs[1].shape
     if name == "CONV_2D":
         return scratch_bytes(name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0])

@@ -100,6 +100,16 @@ def test_kws_plan_and_project_files(kws_project):
     assert p.target == "cortex-m4" and p.board == "mps2-an386"
     assert p.stages[8] == "op0_conv_2d" and p.stages[8 + 12] == "op12_softmax"
     assert proj["defines"]["NB_STAGE_MARKERS"] == 1
+    # the target's CPU (M4) builds the DSP variants instead of the portable conv/depthwise/FC kernels
+    from convert import kernel_variants as kv
+
+    assert "nb/target/dsp/nb_conv2d_dsp.c" in proj["sources"] and "nb/nb_conv2d.c" not in proj["sources"]
+    assert "nb/target/dsp/nb_kernel_scratch.c" in proj["sources"] and "nb/target/dsp" in proj["include_dirs"]
+    model = read_tflite(KWS.read_bytes())
+    need = max(kv.scratch_bytes_for_op(_resolved(model, op), "cortex-m4") for op in model.operators)
+    assert need <= proj["defines"]["NB_KERNEL_SCRATCH_BYTES"] < need + 16
+    assert {f.name for f in p.root.glob("nb/target/mve/*.c")} == {
+        "nb_conv2d_mve.c", "nb_depthwise_conv2d_mve.c", "nb_fully_connected_mve.c"}
     src = (out / "nb/nb_model.c").read_text()
     assert src.count("NB_STAGE_BEGIN(") == src.count("NB_STAGE_END(") >= 13
     assert "malloc" not in src and "malloc" not in (out / "nb/nb_model_data.c").read_text()
@@ -110,6 +120,13 @@ def test_kws_plan_and_project_files(kws_project):
     assert (out / "tflm/model_data.cc").read_text().count("0x") == KWS.stat().st_size
 
 
+def _resolved(model, op):
+    """An operator with its tensors resolved (what kernel_variants.scratch_bytes_for_op reads)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(name=op.name, inputs=[model.tensors[i] if i >= 0 else None for i in op.inputs])
+
+
 def test_kws_cross_builds_for_m4_m7_m55(kws_project):
     out, _, _ = kws_project
     _make(out, "m4", "m7", "m55")
@@ -117,13 +134,22 @@ def test_kws_cross_builds_for_m4_m7_m55(kws_project):
         assert (out / "build" / cpu / "app.elf").is_file()
 
 
-def test_kws_runs_on_qemu_m4(kws_project):
+@pytest.mark.parametrize(("cpu", "board", "variant"), [("m4", "mps2-an386", "dsp"), ("m55", "mps3-an547", "mve")])
+def test_kws_runs_on_qemu_bit_exact_with_kernel_variants(kws_project, cpu, board, variant):
+    """End to end on QEMU through the optimized kernels (DSP on M4, Helium on M55) vs TFLite Micro."""
     out, inputs, _ = kws_project
-    _make(out, "m4")
-    r = subprocess.run(["make", "-s", "-C", str(out), "run-qemu"], capture_output=True, text=True, timeout=300)
+    _make(out, cpu)
+    elf = out / "build" / cpu / "app.elf"
+    assert "nb_kernel_scratch" in (out / "build" / cpu / "app.map").read_text()  # only the variants use it
+    dis = subprocess.run(["arm-none-eabi-objdump", "-d", "--disassemble=nb_depthwise_conv2d", str(elf)],
+                         capture_output=True, text=True).stdout
+    assert ("vqrdmulh" in dis) == (variant == "mve") and ("smla" in dis) == (variant == "dsp")
+    r = subprocess.run(["make", "-s", "-C", str(out), "run-qemu", f"BOARD={board}"], capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     got = _outputs(r.stdout)
     buf = KWS.read_bytes()
+    assert len(got) == len(inputs)
     for n, xs in enumerate(inputs):
         assert np.array_equal(np.frombuffer(got[(n, 0)], np.int8), _tflm(buf, xs)[0])
 

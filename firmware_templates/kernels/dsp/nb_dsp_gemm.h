@@ -13,6 +13,14 @@
 
 #include "nb_dsp.h"
 
+#if NB_DSP_NATIVE && defined(__thumb2__)
+#define NB_DSP_DOT2X2_ASM 1
+/* Assembly 2x2 loop (nb_kernel_scratch.c): acc = {a0, a1, b0, b1} += rows w0/w1 . interleaved columns. */
+void nb_dsp_dot2x2(const int32_t *cab, const int8_t *w0, const int8_t *w1, int32_t groups, int32_t *acc);
+#else
+#define NB_DSP_DOT2X2_ASM 0
+#endif
+
 /* Widen n int8 values (n % 4 == 0) to int16 + offset, SXTB16 order, into dst (n int16). */
 static inline void nb_dsp_widen_reordered(const int8_t *src, int32_t n, int32_t offset, int16_t *dst)
 {
@@ -66,7 +74,26 @@ static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32
         int32_t b0 = a0, b1 = a1;
         const int32_t *ca = (const int32_t *)(const void *)col_a;
         int32_t k;
-        if (col_b != NULL) {
+        if (col_b != NULL && NB_DSP_DOT2X2_ASM && k4 > 0) {
+#if NB_DSP_DOT2X2_ASM
+            int32_t acc[4];
+            acc[0] = a0;
+            acc[1] = a1;
+            acc[2] = b0;
+            acc[3] = b1;
+            nb_dsp_dot2x2(col_ab, w0, w1, k4 / 4, acc);
+            a0 = acc[0];
+            a1 = acc[1];
+            b0 = acc[2];
+            b1 = acc[3];
+#endif
+            for (k = k4; k < K; ++k) {
+                a0 = nb_add_wrap(a0, w0[k] * col_a[k]);
+                a1 = nb_add_wrap(a1, w1[k] * col_a[k]);
+                b0 = nb_add_wrap(b0, w0[k] * col_b[k]);
+                b1 = nb_add_wrap(b1, w1[k] * col_b[k]);
+            }
+        } else if (col_b != NULL) {
             const int32_t *cab = col_ab;
             const int32_t *const cab_end = col_ab + 2 * k4 / 2;
             const int8_t *pw = w0;
