@@ -1,6 +1,6 @@
 """Kernel speed on Cortex-M4, M7 and M55: reference C kernels vs DSP (SMLAD) / MVE (Helium) variants.
 
-    .venv/bin/python benchmarks/kernels.py [--model /work/shared/models/kws_ref_model.tflite ...]
+    .venv/bin/python benchmarks/kernels.py [--model ../shared/models/kws_ref_model.tflite ...]
                                           [--cpus cortex-m4,cortex-m7,cortex-m55] [--out runs/bench_kernels]
 
 Measured through the real path: `noisebudget firmware MODEL --target <cpu>` (convert.codegen.generate) and
@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT))
 
 from convert.codegen import Options, generate  # noqa: E402
 from convert.measure import build_project, load_project, measure_elf  # noqa: E402
+from tests.shared_models import KWS_MODEL  # noqa: E402
 from train.atomic import atomic_write_json, atomic_write_text  # noqa: E402
 
-KWS = Path("/work/shared/models/kws_ref_model.tflite")
+KWS = KWS_MODEL
 
 
 def _tflm_outputs(buf: bytes, rows: list[list[np.ndarray]]) -> list[bytes]:

@@ -18,9 +18,10 @@ from convert import memplan
 from convert.codegen import Options, generate, resolve_source
 from convert.op_params import op_params
 from convert.tflite_ir import Operator, Quantization, Subgraph, Tensor, read_tflite
+from tests.shared_models import KWS_MODEL
 from train.errors import ConversionError, DataError, UsageError
 
-KWS = Path("/work/shared/models/kws_ref_model.tflite")
+KWS = KWS_MODEL
 
 
 def _kws_inputs(n: int, seed: int) -> list[list[np.ndarray]]:

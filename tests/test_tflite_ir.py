@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from convert.ops import OP_TABLE, check_model, op_cost
 from convert.tflite_ir import BUILTIN_OPS, read_tflite, schema
+from tests.shared_models import KWS_MODEL
 from train.errors import ConversionError, DataError
 
-KWS = Path("/work/shared/models/kws_ref_model.tflite")
+KWS = KWS_MODEL
 if not KWS.exists():  # the repo copy, if the shared one is not mounted
     KWS = Path(__file__).resolve().parents[1] / "shared" / "models" / "kws_ref_model.tflite"
 
