@@ -31,23 +31,65 @@ def _rows(values: list[str], per_line: int = 8) -> str:
     return ",\n".join("    " + ln for ln in lines)
 
 
+def _bitrev(i: int, bits: int) -> int:
+    return int(f"{i:0{bits}b}"[::-1], 2) if bits else 0
+
+
+def fft_plan(n_fft: int) -> tuple[int, int, list[int]]:
+    """(first_radix, first_q, radix-4 stage sizes h) of the packed complex FFT of n_fft/2 points."""
+    half = n_fft // 2
+    bits = half.bit_length() - 1
+    first = 4 if bits % 2 == 0 else 2
+    hs, h = [], first
+    while h < half:
+        hs.append(h)
+        h *= 4
+    return first, half // first, hs
+
+
 def frontend_context(spec: FrontEndSpec, n_bands: int) -> dict:
     n = spec.n_fft
     if n & (n - 1) or n < 8:
         raise ValueError(f"C front end needs a power-of-two n_fft >= 8, got {n}")
     half = n // 2
-    k = np.arange(half // 2)
-    tw = np.exp(-2j * np.pi * k / half)
-    sp = np.exp(-2j * np.pi * k / n)
-    bits = half.bit_length() - 1
-    bitrev = [int(f"{i:0{bits}b}"[::-1], 2) for i in range(half)]
+    first, q, hs = fft_plan(n)
+    first_rev = [_bitrev(r, (q.bit_length() - 1)) for r in range(q)]
+    tw: list[complex] = []
+    for h in hs:  # per radix-4 stage, k = 1..h-1: W^k, W^2k, W^3k with W = exp(-2 pi i/(4h))
+        for k in range(1, h):
+            tw.extend(np.exp(-2j * np.pi * np.array([k, 2 * k, 3 * k]) / (4 * h)))
+    tw_len = 2 * len(tw)
+    if tw_len == 0:  # no radix-4 stage (n_fft = 8): C forbids empty arrays
+        tw = [1.0 + 0.0j] * 3
+        tw_len = 6
     ranges = filterbank_ranges(spec, n_bands)
-    starts, lens, offs, weights = [], [], [], []
+    kmin = ranges[0][0]
+    kmax = max(start + len(w) - 1 for start, w in ranges)
+    if kmax > half:
+        raise ValueError(f"C front end: band reaches bin {kmax} > n_fft/2")
+    sp = np.exp(-2j * np.pi * np.arange(kmin, kmax + 1) / n)
+    # power spectrum plan: pairs (k, half-k) with both bins used, the rest singly (ranges inclusive)
+    p_lo, p_hi = max(kmin, half - kmax, 1), half // 2
+    if p_lo > p_hi:
+        p_lo, p_hi = 1, 0
+        singles = [(kmin, kmax), (1, 0)]
+    else:
+        singles = [(kmin, p_lo - 1), (half - p_lo + 1, kmax)]
+    covered = sorted(
+        [k for lo, hi in singles for k in range(lo, hi + 1)]
+        + [k for k in range(p_lo, p_hi + 1)] + [half - k for k in range(p_lo, p_hi + 1) if half - k != k]
+    )
+    if covered != list(range(kmin, kmax + 1)):
+        raise AssertionError(f"C front end: power plan does not cover bins {kmin}..{kmax} once")
+    starts, lens, weights = [], [], []
     for start, w in ranges:
-        starts.append(start)
+        starts.append(start - kmin)
         lens.append(len(w))
-        offs.append(len(weights))
-        weights.extend(float(x) for x in w)
+        # the split step yields |2 X[k]|^2: fold the 1/4 into the weights (exact in float32)
+        weights.extend(float(np.float32(x)) * 0.25 for x in w)
+    nz = (spec.win_length + 1) // 2
+    # the window carries the int16 -> [-1, 1) scale 1/32768 (exact in float32), zero-padded to 2*nz
+    win = [float(np.float32(v)) / 32768.0 for v in window(spec)] + [0.0] * (2 * nz - spec.win_length)
     inter = lambda z: [c_float(v) for c in z for v in (c.real, c.imag)]  # noqa: E731
     return {
         "spec": spec,
@@ -55,13 +97,24 @@ def frontend_context(spec: FrontEndSpec, n_bands: int) -> dict:
         "nnz": len(weights),
         "log_floor": c_float(spec.log_floor),
         "digest": spec.digest(),
-        "window": _rows([c_float(v) for v in window(spec)]),
-        "twiddle": _rows(inter(tw)),
+        "kmin": kmin,
+        "kmax": kmax,
+        "nz": nz,
+        "pair_lo": p_lo,
+        "pair_hi": p_hi,
+        "sa_lo": singles[0][0],
+        "sa_hi": singles[0][1],
+        "sb_lo": singles[1][0],
+        "sb_hi": singles[1][1],
+        "first_radix": first,
+        "first_q": q,
+        "tw_len": tw_len,
+        "window": _rows([c_float(v) for v in win]),
+        "first_rev": _rows([str(b) for b in first_rev], 16),
+        "fft_tw": _rows(inter(tw)),
         "split": _rows(inter(sp)),
-        "bitrev": _rows([str(b) for b in bitrev], 16),
         "band_start": ", ".join(map(str, starts)),
         "band_len": ", ".join(map(str, lens)),
-        "band_offset": ", ".join(map(str, offs)),
         "weights": _rows([c_float(v) for v in weights]),
     }
 
