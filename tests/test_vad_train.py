@@ -208,7 +208,7 @@ def test_ddp_two_processes_equal_single_process(in_workdir):
         assert torch.allclose(v, rb.model.state_dict()[k], atol=1e-5), k
 
 
-def test_run_command_trains_and_prints_the_summary(in_workdir, capsys):
+def test_run_command_runs_the_pipeline_and_prints_the_summary(in_workdir, capsys):
     d, corpus, cfg = in_workdir
     out = d / "run_cmd"
     rc = main(
@@ -227,8 +227,11 @@ def test_run_command_trains_and_prints_the_summary(in_workdir, capsys):
             "--no-progress",
         ]
     )
-    assert rc == 0
+    import json
+
+    check = json.loads((out / "check.json").read_text())  # `run` goes on to the budget gate
+    assert rc == (0 if check["ok"] else 1), check
     printed = capsys.readouterr().out
-    assert "of budget" in printed and "mel bands" in printed and "AUC" in printed
+    assert "of budget" in printed and "mel bands" in printed and "AUC" in printed and "verdict" in printed
     run = load_run(out)
     assert 0.9 * 900 <= run.cost["macs_per_hop"] <= 900 and run.metrics["epochs_run"] == 2

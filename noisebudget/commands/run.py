@@ -1,5 +1,6 @@
-"""`noisebudget run`: the main job on the built-in default (for now: train the VAD under the Cortex-M4 budget
-on the built-in corpus and print the result summary; later stages extend it)."""
+"""`noisebudget run`: the whole pipeline on the built-in default (offline VAD corpus, Cortex-M4 @ 80 MHz budget)
+or on a config: data -> train -> convert -> verify -> firmware -> build -> measure -> check -> report.
+Stages are cached in the run folder; the exit code is the budget check's (0 within, 1 over, 2 error)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import os
 
 NAME = "run"
 HELP = (
-    "Run the whole pipeline on the built-in default (offline VAD corpus, Cortex-M4 @ 80 MHz budget) "
-    "or on a config; prints the result summary."
+    "Run the whole pipeline (data, train, convert, firmware, measure, check, report) on the built-in default "
+    "or a config; exit 0 within budget, 1 over budget."
 )
 
 
@@ -17,15 +18,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from noisebudget.commands.train import add_common
 
     add_common(parser)
+    parser.add_argument("--force", action="store_true", help="recompute every stage (ignore the stage cache)")
 
 
 def run(args: argparse.Namespace) -> int:
     from noisebudget.commands.train import overrides
-    from noisebudget.pipeline import build_config, run_default
+    from noisebudget.pipeline import build_config
+    from noisebudget.run_pipeline import run_pipeline
 
     cfg = build_config(args.config, overrides(args))
     main = int(os.environ.get("RANK", "0")) == 0
-    return run_default(cfg, args.out, progress=not args.no_progress, log=print if main else _quiet)
+    return run_pipeline(cfg, args.out, progress=not args.no_progress, log=print if main else _quiet,
+                        force=args.force)
 
 
 def _quiet(*_a, **_k) -> None:
