@@ -79,7 +79,7 @@ class TrainConfig:
     patience: int = 4  # early stopping (fine-tune phase): epochs without a better dev AUC
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when present) | "cpu" | "cuda"
-    threads: int = 0  # torch intra-op threads per process on CPU; 0 = auto (cores / processes, at most 4)
+    threads: int = 0  # torch intra-op threads per process on CPU; 0 = 1 (small convs; use torchrun to scale)
 
 
 @dataclass
