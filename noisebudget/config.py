@@ -86,7 +86,7 @@ class TrainConfig:
 class BudgetConfig:
     macs: int = 0  # MACs per 10 ms hop for the model alone; 0 = derive from target + cpu_load
     target: str = "cortex-m4"  # a target profile name (noisebudget/targets/<name>.toml)
-    cpu_load: float = 0.08  # fraction of the CPU the whole VAD (front end + model) may use
+    cpu_load: float = 0.15  # fraction of the CPU the whole VAD (front end + model) may use
     mode: str = "dual"  # "dual" (Lagrange multiplier by dual ascent) | "fixed" (fixed penalty weight)
     weight: float = 1.0  # penalty weight in "fixed" mode
     dual_lr: float = 0.05  # dual ascent step on the multiplier

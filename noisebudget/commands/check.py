@@ -2,7 +2,7 @@
 
 PATH is a measure.json, a firmware project folder (measured first), an ELF, or a `noisebudget run` folder
 (its firmware/measure.json and the CPU load in its config.toml). The cycle budget is
---cycles-per-hop and/or --cpu-load (else project.json's "budget", else the run default cpu_load 0.08);
+--cycles-per-hop and/or --cpu-load (else project.json's "budget", else the run default cpu_load 0.15);
 flash and RAM limits default to the target profile's. Writes JSON (--json) and JUnit XML (--junit).
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 NAME = "check"
 HELP = "Gate firmware on its cycle (or CPU load), flash and RAM budget: exit 0 within, 1 over, 2 error."
 
-DEFAULT_CPU_LOAD = 0.08
+DEFAULT_CPU_LOAD = 0.15
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
