@@ -271,14 +271,6 @@ def _f(v: Any) -> str:
     return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4f}"
 
 
-def run_default(cfg: RunConfig, out_dir: str | Path | None = None, *, progress: bool = True, log=print) -> int:
-    """`noisebudget run`: train the VAD under the budget and print the summary (later stages extend this)."""
-    result, budget, out = train_run(cfg, out_dir, progress=progress, log=log)
-    if not result.interrupted:
-        log(format_summary(result, budget, out))
-    return 0
-
-
 __all__ = [
     "Budget",
     "build_config",
@@ -286,7 +278,6 @@ __all__ = [
     "resolve_corpus",
     "train_run",
     "format_summary",
-    "run_default",
     "settings_from_config",
     "load_config",
 ]
