@@ -43,9 +43,15 @@ def core_model(model: StreamingVAD) -> StreamingVAD:
 def model_inputs(model: StreamingVAD, feats: np.ndarray) -> np.ndarray:
     """Log-mel of the kept bands [T, K] -> the int8 model's float frames [T, K]: x = (d - mean) * scale with
     d from `ema_deltas` (float32, the same operations in the same order as `StreamingVAD.step`)."""
-    d = ema_deltas(feats, model.ema_init.detach().numpy(), model.ema_alpha)
-    mean = model.norm_mean.detach().numpy().astype(np.float32)
-    scale = model.norm_scale.detach().numpy().astype(np.float32)
+    return apply_input_stage(input_stage(model), feats)
+
+
+def apply_input_stage(stage: dict[str, Any], feats: np.ndarray) -> np.ndarray:
+    """The float input stage from its parameters (`input_stage`, as stored in model_io.json)."""
+    k = feats.shape[1]
+    d = ema_deltas(feats, np.asarray(stage.get("ema_init", [0.0] * k), np.float32), float(stage.get("ema_alpha", 0)))
+    mean = np.asarray(stage.get("norm_mean", [0.0] * k), np.float32)
+    scale = np.asarray(stage.get("norm_scale", [1.0] * k), np.float32)
     return ((d - mean) * scale).astype(np.float32)
 
 

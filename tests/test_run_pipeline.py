@@ -58,3 +58,32 @@ def test_check_cli_on_the_run_folder(pipeline_run, capsys):
     assert main(["check", str(run), "--cpu-load", "0.001", "--junit", str(run / "over.xml")]) == 1
     assert "failure" in (run / "over.xml").read_text()
     assert main(["check", str(run / "nope")]) == 2
+
+
+def test_eval_scores_the_int8_model_like_the_firmware(pipeline_run):
+    """`noisebudget eval --model RUN/model.tflite`: numpy front end -> float input stage -> TFLM step model."""
+    import numpy as np
+
+    from convert.keras_vad import model_inputs
+    from convert.tflite_run import StepRunner
+    from convert.tflite_scorer import tflite_scorer
+    from train.data.corpus import load_manifest, read_clip
+    from train.frontend import features_numpy
+    from train.run_dir import load_model
+
+    cfg, run, _, _ = pipeline_run
+    corpus = cfg.corpus.dir
+    clip = next(c for c in load_manifest(corpus) if c.split == "test")
+    audio, _ = read_clip(corpus, clip)
+    scorer = tflite_scorer(run / "model.tflite")
+    got = scorer.score_clip(audio)
+    model = load_model(run)
+    feats = features_numpy(audio)[:, model.desc["mel_bands"]]
+    want = StepRunner((run / "model.tflite").read_bytes(), "tflm").run_clip(model_inputs(model, feats))[1]
+    assert np.array_equal(got, want.astype(np.float64))
+    assert scorer.model_cost.macs_per_10ms == json.loads((run / "verify.json").read_text())["macs"]["tflite_total"]
+    assert main(["eval", "--corpus", corpus, "--peers", "none", "--model", str(run / "model.tflite"),
+                 "--out", str(run / "eval"), "--no-progress"]) == 0
+    assert (run / "eval" / "roc.png").is_file()
+    assert main(["eval", "--corpus", corpus, "--peers", "none", "--model", str(run / "model.onnx"),
+                 "--out", str(run / "eval2")]) == 2  # no loader for .onnx: a clear usage error

@@ -6,8 +6,8 @@ A scorer is anything with `name`, `cost` (`Cost`), `default_threshold` and `scor
 - `FeatureModelScorer(name, fn, spec, n_bands, cost)`: wraps a function of our log-mel features [T, K] -> [T]
   (a torch checkpoint, a TFLite interpreter run frame by frame, ...) with our front end;
 - `load_model_scorer(path)` (`noisebudget eval --model PATH`): a training run folder is loaded with
-  `train.run_dir.load_run` (`run_dir_scorer`); any other file (e.g. .tflite) goes to
-  `train.model_scorer.load_model_scorer(path)` if that module exists.
+  `train.run_dir.load_run` (`run_dir_scorer`); a file goes to the loader registered for its suffix
+  (`register_model_loader`; the CLI registers `convert.tflite_scorer` for .tflite).
 
 Operating points: "dev95" = the threshold that gives 95 % recall on the dev split's speech frames (chosen per
 scorer on dev, applied to test), and each scorer's own default threshold.
@@ -15,7 +15,6 @@ scorer on dev, applied to test), and each scorer's own default threshold.
 
 from __future__ import annotations
 
-import importlib
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -95,22 +94,26 @@ def run_dir_scorer(run_dir: str | os.PathLike[str], name: str | None = None) -> 
                               default_threshold=0.5)
 
 
+MODEL_LOADERS: dict[str, Callable[[Path], Scorer]] = {}
+
+
+def register_model_loader(suffix: str, loader: Callable[[Path], Scorer]) -> None:
+    """Let a later stage (e.g. `convert` for .tflite files) provide scorers for files ending in `suffix`."""
+    MODEL_LOADERS[suffix] = loader
+
+
 def load_model_scorer(path: str | os.PathLike[str]) -> Scorer:
-    """A run folder (model/arch.json inside) -> `run_dir_scorer`; anything else (e.g. .tflite) goes to
-    `train.model_scorer.load_model_scorer(path)` if that module exists."""
+    """A run folder (model/arch.json inside) -> `run_dir_scorer`; a file -> the loader registered for its
+    suffix (`register_model_loader`; the CLI registers `.tflite`)."""
     p = Path(path)
     if not p.exists():
         raise DataError(f"--model: {p} does not exist")
     if p.is_dir() and (p / "model" / "arch.json").is_file():
         return run_dir_scorer(p)
-    try:
-        mod = importlib.import_module("train.model_scorer")
-    except ImportError as e:
-        raise UsageError(
-            f"--model {p}: not a run folder (no model/arch.json) and no loader for this kind of file yet "
-            "(train/model_scorer.py with load_model_scorer(path), e.g. for .tflite, is not written)"
-        ) from e
-    return mod.load_model_scorer(p)
+    if p.suffix in MODEL_LOADERS:
+        return MODEL_LOADERS[p.suffix](p)
+    raise UsageError(f"--model {p}: not a run folder (no model/arch.json) and not one of "
+                     f"{sorted(MODEL_LOADERS) or 'the registered file types'}")
 
 
 def score_split(scorers: Sequence[Scorer], corpus_dir: str | os.PathLike[str], split: str, *,

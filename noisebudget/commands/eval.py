@@ -32,11 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from convert.tflite_scorer import tflite_scorer
     from train.errors import UsageError
-    from train.evaluate import format_breakdown, format_table, run_eval
+    from train.evaluate import format_breakdown, format_table, register_model_loader, run_eval
     from train.featcache import check_corpus
     from train.peers import parse_peer_list
 
+    register_model_loader(".tflite", tflite_scorer)
     corpus = check_corpus(args.corpus)
     if args.peers is None:
         peers = None
