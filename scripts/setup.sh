@@ -12,6 +12,7 @@ APT_PACKAGES=(
   asterisk-core-sounds-en-g722 asterisk-core-sounds-en-wav asterisk-core-sounds-es-wav
   asterisk-core-sounds-fr-wav asterisk-core-sounds-it-wav asterisk-core-sounds-ru-wav
   klettres-data pocketsphinx-testdata asterisk-moh-opsound-wav sound-theme-freedesktop
+  festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts  # spoof corpus TTS attacks
   g++ python3-dev  # pyworld (spoof corpus) builds from source
 )
 TORCH_PIN="torch==2.13.0"
