@@ -74,6 +74,16 @@ def format_report(rep: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from train.spoof_train import is_spoof_run
+
+    if is_spoof_run(args.run_dir):  # anti-spoofing run (model/arch.json family): window model, EER checks
+        from convert.spoof_export import format_report as spoof_report
+        from noisebudget.spoof_pipeline import convert_spoof_run
+
+        rep = convert_spoof_run(Path(args.run_dir), Path(args.out) if args.out else None,
+                                eval_split=args.eval_split, eval_windows=args.eval_clips)
+        print(spoof_report(rep))
+        return 0 if rep["ok"] else 1
     rep = convert_run_dir(Path(args.run_dir), Path(args.out) if args.out else None, calib_clips=args.calib_clips,
                           eval_split=args.eval_split, eval_clips=args.eval_clips)
     print(format_report(rep))

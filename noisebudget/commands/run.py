@@ -22,10 +22,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from noisebudget.commands.train import overrides
+    from noisebudget.commands.train import overrides, task_of
     from noisebudget.pipeline import build_config
     from noisebudget.run_pipeline import run_pipeline
 
+    if task_of(args) == "spoof":
+        from noisebudget.spoof_pipeline import build_spoof_config, run_spoof_pipeline
+
+        cfg = build_spoof_config(args.config, overrides(args))
+        return run_spoof_pipeline(cfg, args.out, progress=not args.no_progress, force=args.force)
     cfg = build_config(args.config, overrides(args))
     main = int(os.environ.get("RANK", "0")) == 0
     return run_pipeline(cfg, args.out, progress=not args.no_progress, log=print if main else _quiet,

@@ -18,6 +18,9 @@ HELP = (
 
 
 def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", choices=("vad", "spoof"), default=None,
+                        help="vad (default) or spoof (anti-spoofing CNN, budget in MACs per utterance second; "
+                             "default config noisebudget/configs/spoof.toml); a config file may set task = \"spoof\"")
     parser.add_argument("--config", metavar="FILE", help="TOML run config (default: the built-in default)")
     parser.add_argument("--corpus", metavar="DIR", help="corpus folder (default: build/use the built-in corpus)")
     parser.add_argument("--out", metavar="RUN_DIR", help="run folder (default: runs/vad-b<budget>-s<seed>)")
@@ -54,6 +57,26 @@ def overrides(args: argparse.Namespace) -> dict:
     return ov
 
 
+def task_of(args: argparse.Namespace) -> str:
+    """--task, else the config file's top-level `task` key, else "vad"."""
+    if getattr(args, "task", None):
+        return args.task
+    if args.config:
+        import tomllib
+        from pathlib import Path
+
+        from train.errors import UsageError
+
+        try:
+            task = tomllib.loads(Path(args.config).read_text(encoding="utf-8")).get("task", "vad")
+        except (OSError, tomllib.TOMLDecodeError):
+            return "vad"  # the config loader reports the problem
+        if task not in ("vad", "spoof"):
+            raise UsageError(f"config file {args.config}: 'task' must be vad or spoof (got {task!r})")
+        return task
+    return "vad"
+
+
 def run(args: argparse.Namespace) -> int:
     from noisebudget.pipeline import build_config, format_summary, train_run
 
@@ -61,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
         from train.errors import UsageError
 
         raise UsageError("--resume needs --out RUN_DIR (the folder of the run to continue)")
+    if task_of(args) == "spoof":
+        from noisebudget.spoof_pipeline import build_spoof_config, format_spoof_summary, train_spoof_run
+
+        cfg = build_spoof_config(args.config, overrides(args))
+        result, budget, out = train_spoof_run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
+        print(format_spoof_summary(result, budget, out))
+        return 0
     cfg = build_config(args.config, overrides(args))
     result, budget, out = train_run(cfg, args.out, resume=args.resume, progress=not args.no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
