@@ -9,6 +9,7 @@ through one random one-op model.
 
     .venv/bin/python benchmarks/fuzz_kernels.py --cases 10000
     .venv/bin/python benchmarks/fuzz_kernels.py --cases 500 --kernels CONV_2D,MEAN --sanitize
+    .venv/bin/python benchmarks/fuzz_kernels.py --cases 2000 --variant-cpu cortex-m4 --sanitize  # DSP variants
 
 Prints a table (kernel, models, rejected models, cases, mismatches, seconds) and writes
 ``<out>/fuzz_kernels.json`` and ``<out>/fuzz_kernels.png`` (bar chart). Exit code 1 on any mismatch.
@@ -56,14 +57,34 @@ def discover_kernels() -> dict:
     return kh.REGISTRY
 
 
-def fuzz_kernel(kspec, n_cases: int, inputs_per_model: int, seed: int, sanitize: bool, progress) -> FuzzRow:
+def variant_driver(kspec, cpu: str, sanitize: bool, scratch: int, work: Path):
+    """A host driver of `kspec` compiled from the optimized variant sources of `cpu` (convert.kernel_variants;
+    the DSP files build on the host with C fallbacks of the intrinsics), or None if the op has no variant."""
+    from convert import kernel_variants as kv
+    from tests import kernel_harness as kh
+
+    if not kv.has_variant(kspec.key, cpu):
+        return None
+    if kv.kind(cpu) == "mve":
+        raise SystemExit("MVE variants need arm_mve.h (Cortex-M55): tests/test_kernels_target.py runs them on QEMU")
+    work.mkdir(parents=True, exist_ok=True)
+    drv_c = work / f"drv_{kspec.key.lower()}.c"
+    drv_c.write_text(kh.driver_source(kspec.c_body, kspec.c_includes))
+    exe = work / f"drv_{kspec.key.lower()}_{cpu}"
+    kh.compile_c([drv_c, *kv.variant_sources(kspec.key, cpu), *kv.common_sources(cpu)], exe, sanitize=sanitize,
+                 include_dirs=kv.include_dirs(cpu), extra_flags=[f"-DNB_KERNEL_SCRATCH_BYTES={scratch}"])
+    return kh.KernelDriver(exe=exe, sanitize=sanitize)
+
+
+def fuzz_kernel(kspec, n_cases: int, inputs_per_model: int, seed: int, sanitize: bool, progress,
+                driver=None) -> FuzzRow:
     import numpy as np
 
     from tests import kernel_harness as kh
 
     row = FuzzRow(kspec.key)
     rng = np.random.default_rng([seed, sum(kspec.key.encode())])
-    driver = kh.build_driver(kspec.c_body, kspec.c_sources, kspec.c_includes, sanitize=sanitize)
+    driver = driver or kh.build_driver(kspec.c_body, kspec.c_sources, kspec.c_includes, sanitize=sanitize)
     t0 = time.perf_counter()
     consecutive_rejects = 0
     while row.cases < n_cases:
@@ -142,6 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kernels", default="", help="comma-separated registry keys (default: all)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sanitize", action="store_true", help="use the ASan/UBSan driver builds")
+    ap.add_argument("--variant-cpu", default="", help="fuzz the optimized variants of this CPU instead of the "
+                    "portable kernels (cortex-m4 / cortex-m7: the DSP sources built for the host); only kernels "
+                    "with a variant (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) are run")
+    ap.add_argument("--scratch", type=int, default=16384, help="NB_KERNEL_SCRATCH_BYTES of --variant-cpu builds")
     ap.add_argument("--out", default=str(ROOT / "runs" / "fuzz_kernels"), help="output directory")
     args = ap.parse_args(argv)
 
@@ -158,11 +183,21 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[FuzzRow] = []
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    drivers = {}
+    if args.variant_cpu:
+        for key in keys:
+            d = variant_driver(registry[key], args.variant_cpu, args.sanitize, args.scratch, out / "drivers")
+            if d is not None:
+                drivers[key] = d
+        keys = list(drivers)
+        if not keys:
+            print(f"no kernel with a {args.variant_cpu} variant selected", file=sys.stderr)
+            return 2
     with tqdm(total=args.cases * len(keys), unit="case", dynamic_ncols=True) as bar:
         for key in keys:
             bar.set_description(key)
             rows.append(fuzz_kernel(registry[key], args.cases, args.inputs_per_model, args.seed,
-                                    args.sanitize, bar))
+                                    args.sanitize, bar, driver=drivers.get(key)))
             # partial results survive an interrupted soak
             atomic_write_json(out / "fuzz_kernels.json", {"args": vars(args), "rows": [asdict(r) for r in rows]})
     print_table(rows)

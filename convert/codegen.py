@@ -106,6 +106,7 @@ class Source:
     frontend: dict | None = None  # front-end spec dict (arch.json), if known
     run_dir: Path | None = None
     notes: list[str] = field(default_factory=list)
+    hop_rate_hz: float | None = None  # invokes per second from spoof_io.json (1 / window_seconds), if present
 
 
 def resolve_source(path: str | Path) -> Source:
@@ -121,6 +122,14 @@ def resolve_source(path: str | Path) -> Source:
     else:
         raise DataError(f"{p}: no such file or run folder")
     src = Source(mp, mp.read_bytes(), run_dir=run_dir)
+    spoof_io = mp.parent / "spoof_io.json"  # a spoof run: one invoke per scored window
+    if spoof_io.is_file():
+        try:
+            ws = float(json.loads(spoof_io.read_text()).get("window_seconds") or 0)
+        except (json.JSONDecodeError, TypeError, ValueError) as e:
+            raise DataError(f"{spoof_io}: no valid window_seconds: {e}") from None
+        if ws > 0:
+            src.hop_rate_hz = 1.0 / ws
     io_path = mp.parent / "model_io.json"
     if io_path.is_file():
         try:
@@ -297,9 +306,13 @@ def _variant_ctx(sg: Subgraph, params: list[OpParams], cpu: str) -> dict[str, An
         if op.name in ops:
             w = sg.tensors[op.inputs[1]].shape
             if op.name == "CONV_2D":
-                need = kv.scratch_bytes(op.name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0])
+                o = sg.tensors[op.outputs[0]].shape
+                need = kv.scratch_bytes(op.name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0],
+                                        n_pos=int(o[1]) * int(o[2]) if len(o) == 4 else 1 << 30)
             elif op.name == "DEPTHWISE_CONV_2D":
-                need = kv.scratch_bytes(op.name, cpu, kh=w[1], kw=w[2], c=w[3], depth_multiplier=1)
+                o = sg.tensors[op.outputs[0]].shape
+                need = kv.scratch_bytes(op.name, cpu, kh=w[1], kw=w[2], c=w[3], depth_multiplier=1,
+                                        n_pos=int(o[0]) * int(o[1]) * int(o[2]) if len(o) == 4 else 1 << 30)
             else:
                 need = kv.scratch_bytes(op.name, cpu, accum_depth=w[-1], out_depth=w[0])
             scratch = max(scratch, need)
@@ -329,7 +342,7 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
     prof = _load_target(opts.target)
     cpu = str(prof["cpu"])
     board = str(prof.get("qemu_board") or _board_for_cpu(cpu))
-    hop_rate = float(opts.hop_rate_hz or prof.get("hop_rate_hz", 100.0))
+    hop_rate = float(opts.hop_rate_hz or src.hop_rate_hz or prof.get("hop_rate_hz", 100.0))
 
     params: list[OpParams] = [op_params(sg, op, name) for op in sg.operators]
     external = set(vad.states_in) | {vad.frame} if vad else set()

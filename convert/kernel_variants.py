@@ -6,10 +6,12 @@ have optimized variants that define the SAME function with the SAME params struc
 ``nb_depthwise_conv2d``, ``nb_fully_connected``), in ``kernels/dsp/`` and ``kernels/mve/``. A project
 compiles exactly one implementation per op: :func:`variant_sources` gives it.
 
-Weights keep the default TFLite layout (OHWI / [1, kh, kw, c] / [out, in]): no generation-time
-reordering, and the bias is the TFLite bias (the input-offset folding some variants do is computed at
-run time once per call, see the C files). So :func:`prepare_weights` is the identity; it exists so a
-future layout change has one place to go.
+Weights keep the default TFLite layout (OHWI / [1, kh, kw, c] / [out, in]) in flash: no generation-time
+reordering, and the bias is the TFLite bias. The layouts the SIMD loops want are built once per call in the
+scratch buffer instead (the DSP CONV_2D blocked path widens the filter to int16 blocks of 4 rows, the DSP
+depthwise widens it per channel group; input-offset folding and requantization tables likewise): RAM for
+the duration of one call instead of 2x weight flash, and no API change. So :func:`prepare_weights` is the
+identity; it exists so a future generation-time layout has one place to go.
 
 Code generator: ``convert.codegen`` copies the variants to ``nb/target/dsp`` / ``nb/target/mve`` of a generated
 project; its Makefile/CMake m4/m7 (m55) builds and its project.json compile them instead of the portable files.
@@ -52,6 +54,10 @@ _VARIANTS: dict[str, tuple[str, str, str]] = {
 }
 
 DEFAULT_SCRATCH_BYTES = 4096  # NB_KERNEL_SCRATCH_BYTES when the build does not set it
+DSP_W16_MIN_POS = 4  # NB_DSP_W16_MIN_POS of dsp/nb_conv2d_dsp.c: output positions per call for the blocked path
+# NB_DW_DIRECT_MAX_POS / NB_DWM_DIRECT_MAX_POS of the DSP / MVE depthwise: output positions per call (batch
+# included) up to which the direct path (no scratch, no per-call preparation) runs, for <= 16 taps
+DW_DIRECT_MAX_POS = 3
 
 
 def _cpu(cpu: str) -> str:
@@ -114,8 +120,10 @@ def _ceil(n: int, m: int) -> int:
 def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
     """Bytes of ``nb_kernel_scratch`` the `op` variant for `cpu` needs for full speed (0: none).
 
-    params: CONV_2D: kh, kw, c_in (per group), c_out; DEPTHWISE_CONV_2D: kh, kw, c (output channels),
-    depth_multiplier; FULLY_CONNECTED: accum_depth, out_depth.
+    params: CONV_2D: kh, kw, c_in (per group), c_out, optional n_pos (output positions per call; the DSP
+    blocked path needs >= DSP_W16_MIN_POS, unknown = large); DEPTHWISE_CONV_2D: kh, kw, c (output channels),
+    depth_multiplier, optional n_pos (output positions per call incl. batch; the DSP / MVE direct path
+    for <= DW_DIRECT_MAX_POS positions needs none); FULLY_CONNECTED: accum_depth, out_depth.
     """
     k = kind(cpu)
     if k == "portable" or op not in _VARIANTS:
@@ -123,15 +131,24 @@ def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
     if op == "CONV_2D":
         kk = int(params["kh"]) * int(params["kw"]) * int(params["c_in"])
         if k == "dsp":
-            return 4 * _ceil(kk, 2) + 4 * (kk // 4 * 4)  # two int16 im2col columns + their interleaved copy
+            small = 4 * _ceil(kk, 2) + 4 * (kk // 4 * 4)  # two int16 im2col columns + their interleaved copy
+            if int(params.get("n_pos", DSP_W16_MIN_POS)) < DSP_W16_MIN_POS:
+                return small
+            # blocked path: filter widened to int16 (ceil4(c_out) x ceil8(K)), requant table, two columns + copy
+            c_out, kp = int(params["c_out"]), _ceil(kk, 8)
+            return max(small, 2 * _ceil(c_out, 4) * kp + 16 * c_out + 8 * kp)
         # MVE: start values + two accumulator rows (int32 [c_out] each) + two int8 im2col columns
         c_out = int(params["c_out"])
         return 12 * _ceil(c_out, 4) + 2 * _ceil(kk, 16)
     if op == "DEPTHWISE_CONV_2D":
         taps, c = int(params["kh"]) * int(params["kw"]), int(params["c"])
+        if int(params.get("n_pos", DW_DIRECT_MAX_POS + 1)) <= DW_DIRECT_MAX_POS and taps <= 16:
+            return 0  # direct path (streaming calls): no per-call preparation
         if k == "dsp":
-            return taps * (c // 4 * 4) * 2 + c * 4 + c + 4 * taps
-        return 4 * _ceil(c, 4) + 12 * (c // 8 * 8) + 4 * taps + _ceil(c, 16)
+            return taps * (c // 4 * 4) * 2 + 16 * c + c * 4 + 4 * taps + c
+        # MVE: start values, deinterleaved start / mult / shift, accumulator row, tap pointers, zero-point row,
+        # reordered filter
+        return 4 * _ceil(c, 4) + 16 * (c // 8 * 8) + 4 * taps + _ceil(c, 16) + _ceil(taps * (c // 8 * 8), 16)
     if op == "FULLY_CONNECTED":
         depth, n_out = int(params["accum_depth"]), int(params["out_depth"])
         if k == "dsp":
@@ -148,9 +165,13 @@ def scratch_bytes_for_op(op: Any, cpu: str) -> int:
         return 0
     w = op.inputs[1].shape
     if name == "CONV_2D":
-        return scratch_bytes(name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0])
+        o = op.outputs[0].shape if getattr(op, "outputs", None) else None
+        n_pos = {"n_pos": int(o[1]) * int(o[2])} if o is not None and len(o) == 4 else {}
+        return scratch_bytes(name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0], **n_pos)
     if name == "DEPTHWISE_CONV_2D":
-        return scratch_bytes(name, cpu, kh=w[1], kw=w[2], c=w[3], depth_multiplier=1)
+        o = op.outputs[0].shape if getattr(op, "outputs", None) else None
+        n_pos = {"n_pos": int(o[0]) * int(o[1]) * int(o[2])} if o is not None and len(o) == 4 else {}
+        return scratch_bytes(name, cpu, kh=w[1], kw=w[2], c=w[3], depth_multiplier=1, **n_pos)
     if name == "FULLY_CONNECTED":
         return scratch_bytes(name, cpu, accum_depth=w[1], out_depth=w[0])
     return 0

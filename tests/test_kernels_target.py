@@ -25,7 +25,7 @@ BOARDS = {"cortex-m4": "mps2-an386", "cortex-m7": "mps2-an500", "cortex-m55": "m
 OPS = {"CONV_2D": CONV, "DEPTHWISE_CONV_2D": DEPTHWISE, "FULLY_CONNECTED": FC}
 N_SPECS = {"CONV_2D": 14, "DEPTHWISE_CONV_2D": 10, "FULLY_CONNECTED": 8}
 N_INPUTS = 2  # random inputs per model
-SCRATCH = 8192  # NB_KERNEL_SCRATCH_BYTES of the test firmware (some cases exceed it: fallback paths)
+SCRATCH = 12288  # NB_KERNEL_SCRATCH_BYTES of the test firmware (kws 1x1 64->64 fits; larger cases: fallback paths)
 
 
 def _channels(rng: np.random.Generator, hi: int) -> int:
@@ -79,10 +79,34 @@ FIXED = {
          "cout": 64, "act": "relu", "bias": True, "range": (-2.0, 2.0), "seed": 101, "groups": 1},
         {"h": 25, "w": 5, "k": [1, 1], "stride": [1, 1], "dilation": [1, 1], "padding": "valid", "cin": 64,
          "cout": 64, "act": "relu", "bias": True, "range": (0.0, 4.0), "seed": 102, "groups": 1},
+        # DSP blocked int16-weight path tails: K % 8 != 0, c_out % 4 != 0, odd position count, relu6 clamp
+        {"h": 3, "w": 3, "k": [1, 1], "stride": [1, 1], "dilation": [1, 1], "padding": "valid", "cin": 5,
+         "cout": 7, "act": "relu6", "bias": True, "range": (-1.0, 3.0), "seed": 105, "groups": 1},
+        {"h": 4, "w": 5, "k": [3, 3], "stride": [1, 1], "dilation": [1, 1], "padding": "same", "cin": 3,
+         "cout": 10, "act": None, "bias": False, "range": (-2.0, 1.0), "seed": 106, "groups": 1},
     ],
     "DEPTHWISE_CONV_2D": [
         {"h": 25, "w": 5, "k": [3, 3], "stride": [1, 1], "dilation": [1, 1], "padding": "same", "cin": 64,
          "dm": 1, "act": "relu", "bias": True, "range": (0.0, 4.0), "seed": 103},
+        # 3-tap unrolled DSP loop (the VAD's dilated 3x1 depthwise), channel tail, clamped activation
+        {"h": 9, "w": 1, "k": [3, 1], "stride": [1, 1], "dilation": [4, 1], "padding": "valid", "cin": 13,
+         "dm": 1, "act": "relu6", "bias": True, "range": (-1.0, 2.0), "seed": 107},
+        # DSP direct path (<= 3 output positions): 3x3 "same" on a 1x3 input (taps outside skipped, 3 valid
+        # per position), 2 positions with 2 / 4 valid taps (generic tap count), odd channels
+        {"h": 1, "w": 3, "k": [3, 3], "stride": [1, 1], "dilation": [1, 1], "padding": "same", "cin": 10,
+         "dm": 1, "act": None, "bias": True, "range": (-2.0, 2.0), "seed": 108},
+        {"h": 2, "w": 2, "k": [3, 3], "stride": [2, 1], "dilation": [1, 1], "padding": "same", "cin": 7,
+         "dm": 1, "act": "relu", "bias": False, "range": (-1.0, 3.0), "seed": 109},
+        # 9 valid taps at one position (unrolled 9-tap direct loop); 25 taps (> 16: the tabled path)
+        {"h": 3, "w": 3, "k": [3, 3], "stride": [1, 1], "dilation": [1, 1], "padding": "valid", "cin": 21,
+         "dm": 1, "act": None, "bias": True, "range": (-3.0, 1.0), "seed": 110},
+        {"h": 5, "w": 5, "k": [5, 5], "stride": [1, 1], "dilation": [1, 1], "padding": "valid", "cin": 9,
+         "dm": 1, "act": "relu6", "bias": True, "range": (-1.0, 1.0), "seed": 111},
+        # DSP tabled path with the assembly 3-tap group: >= 4 positions, clamped (relu6) and full-range outputs
+        {"h": 6, "w": 2, "k": [3, 1], "stride": [1, 1], "dilation": [1, 1], "padding": "same", "cin": 9,
+         "dm": 1, "act": "relu6", "bias": True, "range": (-1.0, 2.0), "seed": 112},
+        {"h": 1, "w": 7, "k": [1, 3], "stride": [1, 1], "dilation": [1, 2], "padding": "same", "cin": 12,
+         "dm": 1, "act": None, "bias": False, "range": (-2.0, 2.0), "seed": 113},
     ],
     "FULLY_CONNECTED": [
         {"t": 0, "converter_flags": {}, "n_in": 64, "n_out": 12, "act": None, "bias": True, "range": (0.0, 4.0),
@@ -307,7 +331,7 @@ def test_dsp_variants_bit_exact_on_host_sanitized(tmp_path: Path):
         drv_c = tmp_path / f"drv_{op.lower()}.c"
         drv_c.write_text(kh.driver_source(kspec.c_body, kspec.c_includes))
         kh.compile_c([drv_c, *kv.variant_sources(op, cpu), *kv.common_sources(cpu)], exe, sanitize=True,
-                     include_dirs=kv.include_dirs(cpu), extra_flags=["-DNB_KERNEL_SCRATCH_BYTES=8192"])
+                     include_dirs=kv.include_dirs(cpu), extra_flags=[f"-DNB_KERNEL_SCRATCH_BYTES={SCRATCH}"])
         sub = [c for c in cases if c[0] == op]
         _compare(sub, kh.KernelDriver(exe=exe, sanitize=True).run([c for _, c, _ in sub]), f"host dsp {op}")
 
@@ -322,7 +346,16 @@ def test_scratch_bytes_and_sources():
             for p in kv.variant_sources(op, cpu) + kv.common_sources(cpu):
                 assert p.is_file(), p
     assert kv.scratch_bytes("CONV_2D", "host", kh=3, kw=3, c_in=8, c_out=8) == 0
-    assert kv.scratch_bytes("CONV_2D", "cortex-m4", kh=1, kw=1, c_in=64, c_out=64) == 512
+    assert kv.scratch_bytes("CONV_2D", "cortex-m4", kh=1, kw=1, c_in=64, c_out=64, n_pos=1) == 512
+    assert kv.scratch_bytes("CONV_2D", "cortex-m4", kh=1, kw=1, c_in=64, c_out=64) == 2 * 64 * 64 + 16 * 64 + 8 * 64
     assert kv.scratch_bytes("DEPTHWISE_CONV_2D", "cortex-m4", kh=3, kw=3, c=64, depth_multiplier=1) > 64 * 9 * 2
+    assert kv.scratch_bytes("DEPTHWISE_CONV_2D", "cortex-m55", kh=3, kw=3, c=64, depth_multiplier=1) > 64 * 9
+    # streaming calls (<= DW_DIRECT_MAX_POS positions, <= 16 taps) take the direct paths: no scratch
+    for cpu in ("cortex-m4", "cortex-m55"):
+        assert kv.scratch_bytes("DEPTHWISE_CONV_2D", cpu, kh=3, kw=1, c=72, depth_multiplier=1,
+                                n_pos=kv.DW_DIRECT_MAX_POS) == 0
+        assert kv.scratch_bytes("DEPTHWISE_CONV_2D", cpu, kh=5, kw=5, c=8, depth_multiplier=1, n_pos=1) > 0
+        assert kv.scratch_bytes("DEPTHWISE_CONV_2D", cpu, kh=3, kw=1, c=72, depth_multiplier=1,
+                                n_pos=kv.DW_DIRECT_MAX_POS + 1) > 0
     with pytest.raises(ValueError):
         kv.kind("cortex-m0")

@@ -14,6 +14,7 @@
  *        (m, shift) come from convert/quant.py:quantize_multiplier().
  *   nb_multiply_by_quantized_multiplier_smaller_than_one_exp(x, m, left_shift)
  *   nb_multiply_by_quantized_multiplier_greater_than_one(x, m, left_shift)
+ *   nb_add_wrap, nb_mul_wrap                 wrapping int32 add / multiply (accumulators)
  *   nb_clamp_i32, nb_min_i32, nb_max_i32, nb_sat_i8, nb_sat_i16
  *   nb_dims4_t   NHWC dimensions (n, h, w, c)
  *   nb_offset4   flat index of (n, h, w, c) in a packed NHWC tensor
@@ -71,6 +72,11 @@ static inline int32_t nb_shl_wrap(int32_t x, int s)
 {
     return (int32_t)((uint32_t)x << s);
 }
+
+/* Wrapping int32 add / multiply (two's complement, modulo 2^32) without signed-overflow UB: the int32
+ * accumulators of the conv / FC kernels wrap like TFLM's on real hardware, and UBSan stays quiet. */
+static inline int32_t nb_add_wrap(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+static inline int32_t nb_mul_wrap(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
 
 /* gemmlowp::SaturatingRoundingDoublingHighMul: round(a * b / 2^31), saturating
  * the single overflow case a == b == INT32_MIN. The division truncates toward

@@ -4,49 +4,5 @@
 void nb_depthwise_conv2d(const nb_depthwise_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, int8_t *output)
 {
-    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
-    const int32_t k_h = p->filter.h, k_w = p->filter.w;
-    const int32_t out_h = p->out.h, out_w = p->out.w, out_c = p->out.c;
-    const int32_t dm = p->depth_multiplier;
-    const int32_t input_offset = -p->input_zero_point;
-    int32_t b, oy, ox, ic, m, ky, kx;
-
-    for (b = 0; b < p->out.n; ++b) {
-        for (oy = 0; oy < out_h; ++oy) {
-            const int32_t in_y0 = oy * p->stride_h - p->pad_h;
-            for (ox = 0; ox < out_w; ++ox) {
-                const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-                for (ic = 0; ic < in_c; ++ic) {
-                    for (m = 0; m < dm; ++m) {
-                        const int32_t oc = m + ic * dm;
-                        int32_t acc = 0;
-                        for (ky = 0; ky < k_h; ++ky) {
-                            const int32_t in_y = in_y0 + p->dilation_h * ky;
-                            if (in_y < 0 || in_y >= in_h) {
-                                continue;
-                            }
-                            for (kx = 0; kx < k_w; ++kx) {
-                                const int32_t in_x = in_x0 + p->dilation_w * kx;
-                                int32_t in_val, f_val;
-                                if (in_x < 0 || in_x >= in_w) {
-                                    continue;
-                                }
-                                in_val = input[((b * in_h + in_y) * in_w + in_x) * in_c + ic];
-                                f_val = filter[(ky * k_w + kx) * out_c + oc];
-                                acc += f_val * (in_val + input_offset);
-                            }
-                        }
-                        if (bias != NULL) {
-                            acc += bias[oc];
-                        }
-                        acc = nb_multiply_by_quantized_multiplier(acc, p->out_multiplier[oc],
-                                                                  (int)p->out_shift[oc]);
-                        acc += p->output_zero_point;
-                        acc = nb_clamp_i32(acc, p->act_min, p->act_max);
-                        output[((b * out_h + oy) * out_w + ox) * out_c + oc] = (int8_t)acc;
-                    }
-                }
-            }
-        }
-    }
+    nb_depthwise_conv2d_ref(p, input, filter, bias, output);
 }

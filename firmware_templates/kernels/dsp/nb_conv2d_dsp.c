@@ -8,57 +8,6 @@
 #include "nb_conv2d.h"
 #include "nb_dsp_gemm.h"
 
-static void nb_conv2d_generic(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
-                              const int32_t *bias, int8_t *output)
-{
-    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
-    const int32_t k_h = p->filter.h, k_w = p->filter.w, k_c = p->filter.c;
-    const int32_t out_h = p->out.h, out_w = p->out.w, out_c = p->out.c;
-    const int32_t groups = in_c / k_c;
-    const int32_t filters_per_group = out_c / groups;
-    const int32_t input_offset = -p->input_zero_point;
-    int32_t b, oy, ox, oc, ky, kx, ic;
-
-    for (b = 0; b < p->out.n; ++b) {
-        for (oy = 0; oy < out_h; ++oy) {
-            const int32_t in_y0 = oy * p->stride_h - p->pad_h;
-            for (ox = 0; ox < out_w; ++ox) {
-                const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-                for (oc = 0; oc < out_c; ++oc) {
-                    const int32_t group = oc / filters_per_group;
-                    int32_t acc = 0;
-                    for (ky = 0; ky < k_h; ++ky) {
-                        const int32_t in_y = in_y0 + p->dilation_h * ky;
-                        if (in_y < 0 || in_y >= in_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < k_w; ++kx) {
-                            const int32_t in_x = in_x0 + p->dilation_w * kx;
-                            const int8_t *in_px;
-                            const int8_t *f_px;
-                            if (in_x < 0 || in_x >= in_w) {
-                                continue;
-                            }
-                            in_px = input + ((b * in_h + in_y) * in_w + in_x) * in_c + group * k_c;
-                            f_px = filter + ((oc * k_h + ky) * k_w + kx) * k_c;
-                            for (ic = 0; ic < k_c; ++ic) {
-                                acc = nb_add_wrap(acc, (int32_t)f_px[ic] * ((int32_t)in_px[ic] + input_offset));
-                            }
-                        }
-                    }
-                    if (bias != NULL) {
-                        acc = nb_add_wrap(acc, bias[oc]);
-                    }
-                    acc = nb_multiply_by_quantized_multiplier(acc, p->out_multiplier[oc], (int)p->out_shift[oc]);
-                    acc += p->output_zero_point;
-                    acc = nb_clamp_i32(acc, p->act_min, p->act_max);
-                    output[((b * out_h + oy) * out_w + ox) * out_c + oc] = (int8_t)acc;
-                }
-            }
-        }
-    }
-}
-
 /* im2col of output position (b, oy, ox) into col (K int16, SXTB16 order). A kernel row that lies inside the
  * input with dilation_w 1 is one contiguous run of kw*c_in bytes; when that is a multiple of 4 it is widened
  * with SXTB16/SADD16 (its groups of 4 are aligned: every row starts at a multiple of kw*c_in). */
@@ -94,6 +43,51 @@ static void nb_conv2d_im2col(const nb_conv2d_params_t *p, const int8_t *input, i
     }
 }
 
+/* Blocked path (n_pos >= NB_DSP_W16_MIN_POS): widen the filter once (nb_dsp_w16_expand), then per pair of
+ * output positions im2col both, interleave, and nb_dsp_gemm_w16 (4 channels x 2 positions per loop). */
+#define NB_DSP_W16_MIN_POS 4
+
+static int32_t nb_conv2d_w16_need(int32_t K, int32_t out_c)
+{
+    const int32_t kp = nb_dsp_kp(K);
+    return 4 * (nb_dsp_w16_words(K, out_c) + 4 * out_c + 2 * kp);
+}
+
+static void nb_conv2d_w16(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
+                          const int32_t *bias, int8_t *output)
+{
+    const int32_t out_w = p->out.w, out_c = p->out.c;
+    const int32_t K = p->filter.h * p->filter.w * p->filter.c, kp = nb_dsp_kp(K);
+    const int32_t n_pos = p->out.h * out_w;
+    int32_t *w16 = nb_kernel_scratch;
+    nb_rq_ch_t *rq = (nb_rq_ch_t *)(void *)(w16 + nb_dsp_w16_words(K, out_c));
+    int16_t *col_a = (int16_t *)(void *)(rq + out_c);
+    int16_t *col_b = col_a + kp;
+    int32_t *col2 = (int32_t *)(void *)(col_b + kp);
+    const int rq_ok = nb_rq_prepare(p->out_multiplier, p->out_shift, 1, out_c, p->output_zero_point, rq);
+    int32_t b, pos, k;
+
+    nb_dsp_w16_expand(filter, K, out_c, w16);
+    for (k = K; k < kp; ++k) {
+        col_a[k] = 0;
+        col_b[k] = 0;
+    }
+    for (b = 0; b < p->out.n; ++b) {
+        int8_t *out_b = output + b * n_pos * out_c;
+        for (pos = 0; pos < n_pos; pos += 2) {
+            const int two = pos + 1 < n_pos;
+            nb_conv2d_im2col(p, input, b, pos / out_w, pos % out_w, col_a);
+            if (two) {
+                nb_conv2d_im2col(p, input, b, (pos + 1) / out_w, (pos + 1) % out_w, col_b);
+            }
+            nb_dsp_interleave2(col_a, two ? col_b : col_a, kp, col2);
+            nb_dsp_gemm_w16(col2, w16, K, bias, out_c, rq, rq_ok, p->out_multiplier, p->out_shift,
+                            p->output_zero_point, p->act_min, p->act_max, out_b + pos * out_c,
+                            two ? out_b + (pos + 1) * out_c : NULL);
+        }
+    }
+}
+
 void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                int8_t *output)
 {
@@ -106,8 +100,13 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
     int32_t *col_ab = (int32_t *)(void *)(col_b + col_stride);
     int32_t b, pos;
 
+    if (p->filter.c == p->in.c && n_pos >= NB_DSP_W16_MIN_POS &&
+        (int32_t)sizeof(nb_kernel_scratch) >= nb_conv2d_w16_need(K, out_c)) {
+        nb_conv2d_w16(p, input, filter, bias, output);
+        return;
+    }
     if (p->filter.c != p->in.c || (int32_t)sizeof(nb_kernel_scratch) < 4 * col_stride + 4 * (K & ~3)) {
-        nb_conv2d_generic(p, input, filter, bias, output);
+        nb_conv2d_ref(p, input, filter, bias, output);
         return;
     }
     for (b = 0; b < p->out.n; ++b) {

@@ -68,9 +68,7 @@ static inline uint32_t nb_read_u32(const void *p)
 }
 static inline void nb_write_u32(void *p, uint32_t v) { __builtin_memcpy(p, &v, 4); }
 
-/* Wrapping int32 add (the reference sums wrap the same way on overflow; keeps UBSan quiet). */
-static inline int32_t nb_add_wrap(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
-static inline int32_t nb_mul_wrap(int32_t a, int32_t b) { return (int32_t)((uint32_t)a * (uint32_t)b); }
+/* nb_add_wrap / nb_mul_wrap (wrapping int32 arithmetic) are in nb_common.h. */
 
 /* SMMULR: (a * b + 2^31) >> 32 (rounding most-significant-word multiply). */
 static inline int32_t nb_smmulr(int32_t a, int32_t b)
@@ -96,7 +94,7 @@ static inline int32_t nb_rq(int32_t acc, int32_t mult, int32_t shift, int32_t ou
                             int32_t act_max)
 {
     int32_t y;
-    if (__builtin_expect(shift > 0 || (uint32_t)(acc + 0x40000000) >= 0x80000000u, 0)) {
+    if (__builtin_expect(shift > 0 || (uint32_t)acc + 0x40000000u >= 0x80000000u, 0)) {
         y = nb_multiply_by_quantized_multiplier(acc, mult, (int)shift);
     } else {
         const int32_t rs = -shift;
@@ -104,6 +102,65 @@ static inline int32_t nb_rq(int32_t acc, int32_t mult, int32_t shift, int32_t ou
         y = (y + (int32_t)((1u << rs) >> 1) + ((y >> 31) & ((-rs) >> 31))) >> rs;
     }
     y += out_zp;
+    y = y < act_min ? act_min : y;
+    return y > act_max ? act_max : y;
+}
+
+/*
+ * Table-driven requantization (the blocked kernels; prepared once per call by nb_rq_prepare), bit-exact to
+ * nb_multiply_by_quantized_multiplier() + zero point for multipliers m >= 0 and shifts -23..-1 (every
+ * quantize_multiplier() result of a real scale in [2^-24, 1)). With P = acc * m and e = -shift, TFLM's
+ * double rounding RoundingDivideByPOT(SaturatingRoundingDoublingHighMul(acc, m), e) + zp equals
+ *   (P + 2^30 + 2^(30+e) + zp * 2^(31+e) - [P < -2^30] * 2^31) >> (31 + e)
+ * (nested floors with integer addends merge; [P < -2^30] is "the high product is negative", which for
+ * m >= 0 may be replaced by [acc < 0]: when acc < 0 but P >= -2^30 both variants give 0). So one SMLAL
+ * from a per-channel 64-bit start value C and one arithmetic shift of the high word by e - 1 (the low
+ * word only carries into it). No saturation case (m >= 0), no int64 overflow (|P| <= 2^62, e <= 23).
+ */
+typedef struct {
+    int32_t m;   /* multiplier */
+    int32_t es;  /* e - 1 */
+    uint32_t lo; /* C = 2^30 + 2^(30+e) + zp * 2^(31+e), low / high word */
+    int32_t hi;
+} nb_rq_ch_t;
+
+/* Fill t[0..n) (channel c uses mult/shift[per_channel ? c : 0]); returns 1 if every channel qualifies. */
+static inline int nb_rq_prepare(const int32_t *mult, const int32_t *shift, int32_t per_channel, int32_t n,
+                                int32_t out_zp, nb_rq_ch_t *t)
+{
+    int ok = 1;
+    int32_t c;
+    for (c = 0; c < n; ++c) {
+        const int32_t q = per_channel ? c : 0;
+        int32_t e = -shift[q];
+        int64_t cc;
+        if (mult[q] < 0 || e < 1 || e > 23) {
+            ok = 0;
+            e = 1;
+        }
+        cc = ((int64_t)1 << 30) + ((int64_t)1 << (30 + e)) + (int64_t)out_zp * ((int64_t)1 << (31 + e));
+        t[c].m = mult[q];
+        t[c].es = e - 1;
+        t[c].lo = (uint32_t)((uint64_t)cc & 0xFFFFFFFFu);
+        t[c].hi = (int32_t)(cc >> 32);
+    }
+    return ok;
+}
+
+/* Saturate to int8 (SSAT #8). */
+static inline int32_t nb_ssat8(int32_t y)
+{
+#if NB_DSP_NATIVE
+    return __ssat(y, 8);
+#else
+    return nb_clamp_i32(y, NB_INT8_MIN, NB_INT8_MAX);
+#endif
+}
+
+static inline int32_t nb_rq_tab(int32_t acc, const nb_rq_ch_t *t, int32_t act_min, int32_t act_max)
+{
+    const int64_t c = (int64_t)(((uint64_t)(uint32_t)t->hi << 32) | t->lo) - ((int64_t)(acc < 0) << 31);
+    int32_t y = (int32_t)((c + (int64_t)acc * t->m) >> 32) >> t->es;
     y = y < act_min ? act_min : y;
     return y > act_max ? act_max : y;
 }

@@ -180,4 +180,146 @@ static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32
     }
 }
 
+/*
+ * Blocked GEMM with int16 weights (CONV_2D with several output positions per call): 4 output channels x
+ * 2 output positions per inner loop, 17 cycles per 16 MACs on the Cortex-M4 table (LDM of the two column
+ * words, two LDM of two weight words, 8 SMLAD), no SXTB16 in the loop. The filter is widened once per call
+ * (nb_dsp_w16_expand) into blocks of 4 rows; K is padded with zero weights to Kp = ceil8(K).
+ *   w16 (int32 words): block ob = rows 4ob..4ob+3: for each slot pair j in [0, Kp/2): the 4 rows' words
+ *        (slots 2j, 2j+1), rows >= n_out all zero. Slots: SXTB16 order (nb_dsp_slot), like the columns.
+ *   col2 (int32 words): for each slot pair j: column a's word, column b's word.
+ */
+#if NB_DSP_NATIVE && defined(__thumb2__)
+#define NB_DSP_DOT4X2_ASM 1
+/* Assembly loop (nb_kernel_scratch.c): acc[2r + p] += row r . column p, iters = Kp / 8 >= 1. */
+void nb_dsp_dot4x2(const int32_t *col2, const int32_t *w16, int32_t iters, int32_t *acc);
+#else
+#define NB_DSP_DOT4X2_ASM 0
+#endif
+
+static inline int32_t nb_dsp_kp(int32_t K) { return (K + 7) & ~7; }
+
+/* Scratch words of the widened filter. */
+static inline int32_t nb_dsp_w16_words(int32_t K, int32_t n_out) { return ((n_out + 3) & ~3) * nb_dsp_kp(K) / 2; }
+
+static inline void nb_dsp_w16_expand(const int8_t *filter, int32_t K, int32_t n_out, int32_t *w16)
+{
+    const int32_t kp = nb_dsp_kp(K), k4 = K & ~3, n4 = (n_out + 3) & ~3;
+    int32_t oc, j;
+    for (oc = 0; oc < n4; ++oc) {
+        int32_t *dst = w16 + (oc >> 2) * (2 * kp) + (oc & 3);
+        const int8_t *row = filter + oc * K;
+        int16_t tail[8];
+        j = 0;
+        if (oc < n_out) {
+            for (; 2 * j < k4; j += 2) {
+                const uint32_t v = nb_read_u32(row + 2 * j);
+                dst[4 * j] = nb_sxtb16(v);
+                dst[4 * j + 4] = nb_sxtb16_ror8(v);
+            }
+        }
+        for (; 2 * j < kp; ++j) {
+            int32_t h;
+            for (h = 0; h < 2; ++h) {
+                const int32_t k = 2 * j + h;
+                tail[h] = (int16_t)(oc < n_out && k < K ? row[k] : 0);
+            }
+            dst[4 * j] = (int32_t)(((uint32_t)(uint16_t)tail[0]) | ((uint32_t)(uint16_t)tail[1] << 16));
+        }
+    }
+}
+
+/* Interleave two int16 columns (Kp slots each) into col2. */
+static inline void nb_dsp_interleave2(const int16_t *col_a, const int16_t *col_b, int32_t kp, int32_t *col2)
+{
+    const int32_t *ca = (const int32_t *)(const void *)col_a;
+    const int32_t *cb = (const int32_t *)(const void *)col_b;
+    int32_t j;
+    for (j = 0; j < kp / 2; ++j) {
+        col2[2 * j] = ca[j];
+        col2[2 * j + 1] = cb[j];
+    }
+}
+
+static inline void nb_dsp_dot4x2_c(const int32_t *col2, const int32_t *w16, int32_t iters, int32_t *acc)
+{
+    int32_t j, r;
+    for (j = 0; j < 4 * iters; ++j) {
+        for (r = 0; r < 4; ++r) {
+            acc[2 * r] = nb_smlad(w16[r], col2[0], acc[2 * r]);
+            acc[2 * r + 1] = nb_smlad(w16[r], col2[1], acc[2 * r + 1]);
+        }
+        col2 += 2;
+        w16 += 4;
+    }
+}
+
+/* nb_rq_tab for the full int8 output range (SSAT). */
+static inline int32_t nb_rq_tab_ssat(int32_t acc, const nb_rq_ch_t *t)
+{
+    const int64_t c = (int64_t)(((uint64_t)(uint32_t)t->hi << 32) | t->lo) - ((int64_t)(acc < 0) << 31);
+    return nb_ssat8((int32_t)((c + (int64_t)acc * t->m) >> 32) >> t->es);
+}
+
+/* out_a[oc] / out_b[oc] (out_b NULL: one column) = requant(bias[oc] + row oc . column). rq: the per-channel
+ * table of nb_rq_prepare (rq_ok) or NULL / !rq_ok: nb_rq with mult/shift. */
+static inline void nb_dsp_gemm_w16(const int32_t *col2, const int32_t *w16, int32_t K, const int32_t *bias,
+                                   int32_t n_out, const nb_rq_ch_t *rq, int rq_ok, const int32_t *mult,
+                                   const int32_t *shift, int32_t out_zp, int32_t act_min, int32_t act_max,
+                                   int8_t *out_a, int8_t *out_b)
+{
+    const int32_t kp = nb_dsp_kp(K);
+    int32_t ob, r;
+    for (ob = 0; ob < n_out; ob += 4) {
+        int32_t acc[8];
+        const int32_t nr = n_out - ob < 4 ? n_out - ob : 4;
+        for (r = 0; r < 4; ++r) {
+            acc[2 * r] = acc[2 * r + 1] = (bias != NULL && r < nr) ? bias[ob + r] : 0;
+        }
+#if NB_DSP_DOT4X2_ASM
+        nb_dsp_dot4x2(col2, w16 + ob * (kp / 2), kp / 8, acc);
+#else
+        nb_dsp_dot4x2_c(col2, w16 + ob * (kp / 2), kp / 8, acc);
+#endif
+        if (rq_ok && act_min == NB_INT8_MIN && act_max == NB_INT8_MAX && nr == 4 && out_b != NULL) {
+            /* full block, two columns: straight-line requantization of the 8 accumulators */
+            out_a[ob] = (int8_t)nb_rq_tab_ssat(acc[0], rq + ob);
+            out_b[ob] = (int8_t)nb_rq_tab_ssat(acc[1], rq + ob);
+            out_a[ob + 1] = (int8_t)nb_rq_tab_ssat(acc[2], rq + ob + 1);
+            out_b[ob + 1] = (int8_t)nb_rq_tab_ssat(acc[3], rq + ob + 1);
+            out_a[ob + 2] = (int8_t)nb_rq_tab_ssat(acc[4], rq + ob + 2);
+            out_b[ob + 2] = (int8_t)nb_rq_tab_ssat(acc[5], rq + ob + 2);
+            out_a[ob + 3] = (int8_t)nb_rq_tab_ssat(acc[6], rq + ob + 3);
+            out_b[ob + 3] = (int8_t)nb_rq_tab_ssat(acc[7], rq + ob + 3);
+        } else if (rq_ok && act_min == NB_INT8_MIN && act_max == NB_INT8_MAX) {
+            for (r = 0; r < nr; ++r) {
+                const nb_rq_ch_t t = rq[ob + r];
+                const int64_t c0 = (int64_t)(((uint64_t)(uint32_t)t.hi << 32) | t.lo);
+                const int32_t ya = (int32_t)((c0 - ((int64_t)(acc[2 * r] < 0) << 31) + (int64_t)acc[2 * r] * t.m) >> 32);
+                out_a[ob + r] = (int8_t)nb_ssat8(ya >> t.es);
+                if (out_b != NULL) {
+                    const int32_t yb = (int32_t)((c0 - ((int64_t)(acc[2 * r + 1] < 0) << 31) +
+                                                  (int64_t)acc[2 * r + 1] * t.m) >> 32);
+                    out_b[ob + r] = (int8_t)nb_ssat8(yb >> t.es);
+                }
+            }
+        } else if (rq_ok) {
+            for (r = 0; r < nr; ++r) {
+                out_a[ob + r] = (int8_t)nb_rq_tab(acc[2 * r], rq + ob + r, act_min, act_max);
+                if (out_b != NULL) {
+                    out_b[ob + r] = (int8_t)nb_rq_tab(acc[2 * r + 1], rq + ob + r, act_min, act_max);
+                }
+            }
+        } else {
+            for (r = 0; r < nr; ++r) {
+                out_a[ob + r] = (int8_t)nb_rq(acc[2 * r], mult[ob + r], shift[ob + r], out_zp, act_min, act_max);
+                if (out_b != NULL) {
+                    out_b[ob + r] = (int8_t)nb_rq(acc[2 * r + 1], mult[ob + r], shift[ob + r], out_zp, act_min,
+                                                  act_max);
+                }
+            }
+        }
+    }
+}
+
 #endif /* NB_DSP_GEMM_H */

@@ -5,62 +5,12 @@
  * start[oc] = bias[oc] + (-input_zp) * sum_k w[oc][k], with padded taps of the im2col column filled with
  * input_zp (their w * (x - zp) is 0, as the reference skips them). 1x1 kernels without padding read the
  * input pixels directly (no im2col copy). Requantization is vectorized over 4 output channels
- * (nb_mve_requant). Scratch: 12 * ceil4(c_out) + 2 * ceil16(kh*kw*c_in) bytes
+ * (nb_mve_requant; nb_mve_requant_rs when every shift is <= 0 and the call has >= 4 output positions).
+ * Scratch: 12 * ceil4(c_out) + 2 * ceil16(kh*kw*c_in) bytes
  * (convert.kernel_variants.scratch_bytes); grouped convolutions or a too small scratch use the portable
  * loop nest. Bit-exact to nb_conv2d.c. */
 #include "nb_conv2d.h"
 #include "nb_mve.h"
-
-static void nb_conv2d_generic(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
-                              const int32_t *bias, int8_t *output)
-{
-    const int32_t in_h = p->in.h, in_w = p->in.w, in_c = p->in.c;
-    const int32_t k_h = p->filter.h, k_w = p->filter.w, k_c = p->filter.c;
-    const int32_t out_h = p->out.h, out_w = p->out.w, out_c = p->out.c;
-    const int32_t groups = in_c / k_c;
-    const int32_t filters_per_group = out_c / groups;
-    const int32_t input_offset = -p->input_zero_point;
-    int32_t b, oy, ox, oc, ky, kx, ic;
-
-    for (b = 0; b < p->out.n; ++b) {
-        for (oy = 0; oy < out_h; ++oy) {
-            const int32_t in_y0 = oy * p->stride_h - p->pad_h;
-            for (ox = 0; ox < out_w; ++ox) {
-                const int32_t in_x0 = ox * p->stride_w - p->pad_w;
-                for (oc = 0; oc < out_c; ++oc) {
-                    const int32_t group = oc / filters_per_group;
-                    int32_t acc = 0;
-                    for (ky = 0; ky < k_h; ++ky) {
-                        const int32_t in_y = in_y0 + p->dilation_h * ky;
-                        if (in_y < 0 || in_y >= in_h) {
-                            continue;
-                        }
-                        for (kx = 0; kx < k_w; ++kx) {
-                            const int32_t in_x = in_x0 + p->dilation_w * kx;
-                            const int8_t *in_px;
-                            const int8_t *f_px;
-                            if (in_x < 0 || in_x >= in_w) {
-                                continue;
-                            }
-                            in_px = input + ((b * in_h + in_y) * in_w + in_x) * in_c + group * k_c;
-                            f_px = filter + ((oc * k_h + ky) * k_w + kx) * k_c;
-                            for (ic = 0; ic < k_c; ++ic) {
-                                acc = nb_add_wrap(acc, (int32_t)f_px[ic] * ((int32_t)in_px[ic] + input_offset));
-                            }
-                        }
-                    }
-                    if (bias != NULL) {
-                        acc = nb_add_wrap(acc, bias[oc]);
-                    }
-                    acc = nb_multiply_by_quantized_multiplier(acc, p->out_multiplier[oc], (int)p->out_shift[oc]);
-                    acc += p->output_zero_point;
-                    acc = nb_clamp_i32(acc, p->act_min, p->act_max);
-                    output[((b * out_h + oy) * out_w + ox) * out_c + oc] = (int8_t)acc;
-                }
-            }
-        }
-    }
-}
 
 /* im2col (int8, padded taps = input zero point) of output position (b, oy, ox). */
 static void nb_conv2d_im2col_s8(const nb_conv2d_params_t *p, const int8_t *input, int32_t b, int32_t oy,
@@ -110,12 +60,14 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
     int32_t *acc_b = acc_a + c4;
     int8_t *col_a = (int8_t *)(void *)(acc_b + c4);
     int8_t *col_b = col_a + k16;
-    int32_t b, pos, oc;
+    int32_t b, pos, oc, rq_mode;
 
     if (p->filter.c != p->in.c || (int32_t)sizeof(nb_kernel_scratch) < 12 * c4 + (direct ? 0 : 2 * k16)) {
-        nb_conv2d_generic(p, input, filter, bias, output);
+        nb_conv2d_ref(p, input, filter, bias, output);
         return;
     }
+    /* the shorter requantization pays for its per-call check over several output positions */
+    rq_mode = p->out.n * n_pos >= 4 && nb_mve_shifts_nonpos(p->out_shift, out_c) ? -1 : 1;
     for (oc = 0; oc < out_c; ++oc) {
         start[oc] = nb_add_wrap(bias ? bias[oc] : 0, nb_mul_wrap(-p->input_zero_point, nb_mve_sum_s8(filter + oc * K, K)));
     }
@@ -141,10 +93,10 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
                 }
             }
             nb_mve_gemm_acc(ca, cb, K, filter, start, out_c, acc_a, acc_b);
-            nb_mve_requant_row(acc_a, out_c, p->out_multiplier, p->out_shift, 1, p->output_zero_point, p->act_min,
+            nb_mve_requant_row(acc_a, out_c, p->out_multiplier, p->out_shift, rq_mode, p->output_zero_point, p->act_min,
                                p->act_max, out_b + pos * out_c);
             if (two) {
-                nb_mve_requant_row(acc_b, out_c, p->out_multiplier, p->out_shift, 1, p->output_zero_point,
+                nb_mve_requant_row(acc_b, out_c, p->out_multiplier, p->out_shift, rq_mode, p->output_zero_point,
                                    p->act_min, p->act_max, out_b + (pos + 1) * out_c);
             }
         }

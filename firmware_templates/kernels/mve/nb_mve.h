@@ -32,14 +32,50 @@ static inline int32x4_t nb_mve_requant(int32x4_t acc, int32x4_t mult, int32x4_t 
     return vminq_s32(x, vdupq_n_s32(act_max));
 }
 
-/* out[c] = requant(acc[c]) for c in [0, n); mult/shift per channel (per_channel != 0) or [0] for all. */
+/* nb_mve_requant for lanes whose shift is <= 0 (no left shift; every real model), clamp bounds as vectors:
+ * 8 vector instructions instead of 11. */
+static inline int32x4_t nb_mve_requant_rs(int32x4_t acc, int32x4_t mult, int32x4_t shift, int32_t out_zp,
+                                          int32x4_t lo, int32x4_t hi)
+{
+    int32x4_t x = vqrdmulhq_s32(acc, mult);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(x, shift), 31);
+    x = vrshlq_s32(vqaddq_s32(x, fixup), shift);
+    x = vaddq_n_s32(x, out_zp);
+    return vminq_s32(vmaxq_s32(x, lo), hi);
+}
+
+/* 1 if shift[0..n) are all <= 0 (nb_mve_requant_rs applies). */
+static inline int nb_mve_shifts_nonpos(const int32_t *shift, int32_t n)
+{
+    int32_t c;
+    for (c = 0; c < n; ++c) {
+        if (shift[c] > 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* out[c] = requant(acc[c]) for c in [0, n); mult/shift per channel (per_channel != 0) or [0] for all;
+ * per_channel < 0: per channel and every shift <= 0 (the caller checked, nb_mve_shifts_nonpos). */
 static inline void nb_mve_requant_row(const int32_t *acc, int32_t n, const int32_t *mult, const int32_t *shift,
                                       int32_t per_channel, int32_t out_zp, int32_t act_min, int32_t act_max,
                                       int8_t *out)
 {
     int32_t c;
     int32x4_t m = vdupq_n_s32(mult[0]), s = vdupq_n_s32(shift[0]);
-    for (c = 0; c + 4 <= n; c += 4) {
+    if (per_channel < 0) {
+        /* caller checked every shift <= 0 (nb_mve_shifts_nonpos): the shorter nb_mve_requant_rs */
+        const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
+        for (c = 0; c + 4 <= n; c += 4) {
+            vstrbq_s32(out + c, nb_mve_requant_rs(vldrwq_s32(acc + c), vldrwq_s32(mult + c), vldrwq_s32(shift + c),
+                                                  out_zp, lo, hi));
+        }
+        per_channel = 1;
+    } else {
+        c = 0;
+    }
+    for (; c + 4 <= n; c += 4) {
         if (per_channel) {
             m = vldrwq_s32(mult + c);
             s = vldrwq_s32(shift + c);
