@@ -1,6 +1,8 @@
 """Synthetic case study of learned widths (noise-width vs post-hoc L1 pruning vs oracle grid).
 
-    .venv/bin/python benchmarks/synthetic.py [--budget N ...] [--seeds K] [--quick] [--out DIR]
+    .venv/bin/python benchmarks/synthetic.py [--budget N ...] [--seeds K] [--quick] [--out DIR] [--set KEY=VALUE ...]
+
+`--set` overrides any `train.synthetic.SynthConfig` field (e.g. `--set hidden_temperature=4`) for ablations.
 
 Prints a table (budget, method, final widths, MACs, test MSE mean +- std over seeds), the training
 overhead of the noise layers vs the same plain model, and writes error_vs_macs.png, table.txt and
@@ -22,13 +24,15 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from train.errors import NoisebudgetError
-    from train.synthetic import SynthConfig, quick_config, run_and_report
+    from train.synthetic import SynthConfig, apply_overrides, quick_config, run_and_report
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=int, action="append", help="MAC budget (repeatable)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per method (default 3; quick 2)")
     p.add_argument("--quick", action="store_true", help="smoke run: fewer steps, budgets and grid points")
     p.add_argument("--out", default="runs/benchmarks/synthetic", help="output folder")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a SynthConfig field (repeatable), e.g. hidden_temperature=4")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     cfg = quick_config() if args.quick else SynthConfig()
@@ -37,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds is not None:
         cfg = dataclasses.replace(cfg, seeds=args.seeds)
     try:
+        cfg = apply_overrides(cfg, args.set)
         run_and_report(cfg, args.out)
     except NoisebudgetError as e:
         print(f"synthetic: error: {e}", file=sys.stderr)

@@ -61,7 +61,8 @@ def test_snap_never_exceeds_budget_and_fills_it():
 
 def test_dual_ascent_lands_at_budget_on_toy():
     cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(16, 8), n_train=1024,
-                      n_test=512, steps=500, batch=64, lr=5e-3, width_lr=2e-2, dual_lr=0.05)
+                      n_test=512, steps=500, batch=64, lr=5e-3, width_lr=2e-2, dual_lr=0.05,
+                      hidden_temperature=1.0, input_width_lr=None, value_snap=False)
     task = make_task(cfg, 0)
     full = 16 * 16 + 16 * 8 + 8
     for budget in (40, 120):
@@ -77,3 +78,36 @@ def test_make_optimizer_groups():
     opt = make_optimizer(model, lr=1e-3, width_lr=1e-2)
     assert [g["lr"] for g in opt.param_groups] == [1e-3, 1e-2]
     assert len(opt.param_groups[1]["params"]) == 3
+
+
+def test_proportional_term_damps_and_round_trips():
+    c = BudgetConstraint(100.0, dual_lr=0.1, target=1.0, kp=1.0)
+    c.update(150.0)  # v = +0.5: integral 0.05, proportional 0.5
+    assert c.multiplier == pytest.approx(0.55)
+    c.update(50.0)  # v = -0.5: integral 0.0, proportional -0.5 -> clipped at 0
+    assert c.multiplier == 0.0
+    c.update(120.0)
+    d = BudgetConstraint(1.0)
+    d.load_state_dict(c.state_dict())
+    assert d.multiplier == pytest.approx(c.multiplier) and d.kp == 1.0
+    assert BudgetConstraint(100.0).state_dict()["kp"] == 0.0  # default: pure integral (old behaviour)
+    with pytest.raises(ValueError):
+        BudgetConstraint(100.0, kp=-1.0)
+
+
+def test_make_optimizer_foreach_matches_default():
+    torch.manual_seed(0)
+    cfg = SynthConfig(n_inputs=8, hidden=(4, 4))
+    outs = []
+    for foreach in (None, True):
+        torch.manual_seed(0)
+        model = NoiseMLP(cfg)
+        opt = make_optimizer(model, lr=1e-2, width_lr=1e-2, foreach=foreach)
+        x = torch.randn(16, 8)
+        for _ in range(3):
+            loss = model(x).pow(2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        outs.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.allclose(outs[0], outs[1], atol=1e-6)

@@ -10,6 +10,9 @@ from train.errors import UsageError
 from train.synthetic import (
     NoiseMLP,
     SynthConfig,
+    apply_overrides,
+    format_table,
+    load_result,
     make_task,
     mlp_macs,
     posthoc_widths,
@@ -67,6 +70,8 @@ def test_noise_mlp_consolidates():
     ["synthetic", "--budget", "100000"],  # does not constrain the model
     ["synthetic", "--seeds", "0"],
     ["synthetic", "--budget", "abc"],
+    ["synthetic", "--set", "no_such_field=1"],
+    ["synthetic", "--set", "steps=many"],
 ])
 def test_cli_bad_arguments_exit_2(argv, capsys):
     try:
@@ -93,14 +98,67 @@ def test_micro_case_study_writes_table_plot_and_json(tmp_path):
     assert {r["method"] for r in data["runs"]} == {"noise-width", "post-hoc L1"}
     assert all(r["macs"] <= 40 for r in data["runs"])
     assert "training overhead" in lines[0] and res.overhead["ratio"] > 0
+    assert format_table(load_result(tmp_path / "results.json")) == lines[0]  # re-rendered from the JSON
+    assert "vs oracle" in lines[0].splitlines()[0]
 
 
-@pytest.mark.parametrize("extra", [{"warmup_frac": 0.3}, {"input_width_lr": None}])
+@pytest.mark.parametrize("extra", [{"warmup_frac": 0.3}, {"input_width_lr": None}, {"input_mode": "ranked"},
+                                   {"hidden_temperature": 4.0, "dual_kp": 0.5},
+                                   {"input_grad_floor": 0.04, "input_lam_max": 0.9}])
 def test_noise_width_options_fit_the_budget(extra):
     cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(8, 4), n_train=256, n_test=256,
                       steps=80, batch=32, **extra)
     r = train_noise_width(make_task(cfg, 0), cfg, 40, 0)
     assert r.macs <= 40 and r.macs == mlp_macs(*r.widths)
+    # the noise-off fine-tuning after the snap keeps the snapped widths and MACs
+    assert tuple(r.history["snapped_widths"]) == tuple(r.widths) and r.history["snapped_macs"] == r.macs
     assert r.history["soft_macs"] and 0 <= r.inputs_correct <= 3
     if extra.get("warmup_frac"):  # no penalty during the warm-up: the first recorded update is after it
         assert len(r.history["soft_macs"]) <= 0.7 * 40 / 10 + 1
+
+
+def test_apply_overrides_types_and_errors():
+    cfg = apply_overrides(SynthConfig(), ["hidden_temperature=4", "input_mode=ranked", "steps=10",
+                                          "input_width_lr=0.003"])
+    assert (cfg.hidden_temperature, cfg.input_mode, cfg.steps, cfg.input_width_lr) == (4.0, "ranked", 10, 0.003)
+    assert apply_overrides(cfg, ["input_width_lr=none"]).input_width_lr is None
+    for bad in (["nope=1"], ["steps"], ["steps=x"], ["budgets=1"]):
+        with pytest.raises(UsageError):
+            apply_overrides(cfg, bad)
+    with pytest.raises(ValueError):
+        NoiseMLP(SynthConfig(input_mode="gate"))
+
+
+def test_value_snap_drops_useless_inputs_and_stays_within_budget():
+    from train.budget import snap_to_budget
+    from train.cost import CostModel
+    from train.synthetic import prune_inputs_by_value
+
+    torch.manual_seed(0)
+    model = NoiseMLP(SynthConfig(n_inputs=8, hidden=(8, 4)))
+    cm = CostModel(model, torch.zeros(1, 8))
+    budget = 60
+    snap_to_budget(model, cm, budget)  # all 8 inputs kept (lam = 1), hidden widths cut to fit
+    x = torch.randn(512, 8)
+    with torch.no_grad():
+        model.l1.weight[:, 4:] = 0.0  # inputs 4..7 are never used
+        k1, k2 = model.widths()[1:]
+        model.l2.weight[:, k1 - 1] = 0.0  # the last kept unit of each hidden width is worth nothing,
+        model.out.weight[:, k2 - 1] = 0.0  # so any input that matters beats the marginal hidden unit
+        y = model.eval()(x)  # the snapped model is its own teacher
+    before = model.widths()
+    assert before[0] == 8
+    dropped = prune_inputs_by_value(model, cm, budget, x, y)
+    assert dropped == [4, 5, 6, 7]
+    assert model.inp.width.kept_index().tolist() == [0, 1, 2, 3]
+    assert cm.hard_macs() <= budget
+    assert model.widths()[1] >= before[1] and model.widths()[1:] != before[1:]  # freed MACs regrow hidden widths
+
+
+def test_mid_phase_input_drop_keeps_budget_and_drops_only_live_inputs():
+    cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(8, 4), n_train=512, n_test=256,
+                      steps=120, batch=32, value_prune_mid=True)
+    r = train_noise_width(make_task(cfg, 0), cfg, 40, 0)
+    assert r.macs <= 40 and r.macs == mlp_macs(*r.widths)
+    assert "inputs_dropped_mid" in r.history
+    assert set(r.history["inputs_dropped_mid"]).isdisjoint(set(r.history.get("inputs_dropped", [])))

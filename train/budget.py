@@ -13,6 +13,8 @@ Public API
       With `anneal_steps` and `start_cost` (e.g. `CostModel.max_macs()`), the tracked budget B_t falls
       geometrically from start_cost to the budget over the first anneal_steps updates, so widths shrink
       gradually while the weights adapt; afterwards B_t = budget.
+    - `kp` (default 0 = pure integral, the old behaviour): PI control, the penalty weight is
+      max(0, integral + kp * last clipped violation) - damps the overshoot after an anneal.
     - `.multiplier` (float), `.state_dict()` / `.load_state_dict(d)` for resume.
 `snap_to_budget(model, cost_model, budget=None, *, round_to=1) -> dict[str, int]`
     After the width-learning phase: fix every NoiseWidth of `model` to an integer width (lam in {0,1}),
@@ -20,8 +22,9 @@ Public API
     down to a multiple of `round_to`; then greedily growing the widths with the largest relative unmet
     soft width (per-unit dims only into units with lam >= 0.5) while the hard MACs stay <= budget
     (or shrinking the cheapest-per-MAC widths if even the floors exceed it). Fine-tune the weights afterwards.
-`make_optimizer(model, *, lr=1e-3, width_lr=1e-2, weight_decay=0.0) -> torch.optim.Adam` with the width
-    parameters (`train.noise.width_parameters`) in their own group (no weight decay).
+`make_optimizer(model, *, lr=1e-3, width_lr=1e-2, weight_decay=0.0, foreach=None) -> torch.optim.Adam` with the
+    width parameters (`train.noise.width_parameters`) in their own group (no weight decay); `foreach=True`
+    uses the multi-tensor Adam (same maths, less per-step Python work; None = torch's default).
 
 Recipe (see `train.synthetic.train_noise_width`): for each step: loss = task + constraint.penalty(cm.macs());
 backward; opt.step(); project_widths(model); constraint.update(float(cm.macs())). For the last ~20% of the
@@ -43,7 +46,7 @@ MODES = ("dual", "fixed")
 class BudgetConstraint:
     def __init__(self, budget: float, *, mode: str = "dual", weight: float = 1.0, dual_lr: float = 0.05,
                  target: float = 0.97, multiplier_init: float = 0.0, anneal_steps: int = 0,
-                 start_cost: float | None = None, max_violation: float = 0.5) -> None:
+                 start_cost: float | None = None, max_violation: float = 0.5, kp: float = 0.0) -> None:
         if not budget > 0:
             raise ValueError(f"BudgetConstraint: budget must be > 0, got {budget}")
         if mode not in MODES:
@@ -59,6 +62,10 @@ class BudgetConstraint:
         self.anneal_steps = int(anneal_steps)
         self.start_cost = float(start_cost) if start_cost is not None else None
         self.max_violation = float(max_violation)
+        if kp < 0:
+            raise ValueError(f"BudgetConstraint: kp must be >= 0, got {kp}")
+        self.kp = float(kp)
+        self._last_v = 0.0
         self.step = 0
 
     def current_budget(self) -> float:
@@ -71,7 +78,10 @@ class BudgetConstraint:
 
     @property
     def multiplier(self) -> float:
-        return self._mult if self.mode == "dual" else self.weight
+        """The weight of the penalty now: dual mode max(0, integral + kp * last violation); fixed: `weight`."""
+        if self.mode != "dual":
+            return self.weight
+        return max(0.0, self._mult + self.kp * self._last_v)
 
     def ratio(self, cost: Tensor | float) -> Tensor | float:
         return cost / self.budget
@@ -85,12 +95,14 @@ class BudgetConstraint:
         v = float(cost_value) / (self.current_budget() * self.target) - 1.0
         v = max(-self.max_violation, min(self.max_violation, v))
         self._mult = max(0.0, self._mult + self.dual_lr * v)
+        self._last_v = v
         self.step += 1
 
     def state_dict(self) -> dict:
         return {"budget": self.budget, "mode": self.mode, "weight": self.weight, "dual_lr": self.dual_lr,
                 "target": self.target, "multiplier": self._mult, "anneal_steps": self.anneal_steps,
-                "start_cost": self.start_cost, "max_violation": self.max_violation, "step": self.step}
+                "start_cost": self.start_cost, "max_violation": self.max_violation, "step": self.step,
+                "kp": self.kp, "last_violation": self._last_v}
 
     def load_state_dict(self, d: dict) -> None:
         self.budget = float(d["budget"])
@@ -103,15 +115,17 @@ class BudgetConstraint:
         self.start_cost = d.get("start_cost")
         self.max_violation = float(d.get("max_violation", 0.5))
         self.step = int(d.get("step", 0))
+        self.kp = float(d.get("kp", 0.0))
+        self._last_v = float(d.get("last_violation", 0.0))
 
 
 def make_optimizer(model: nn.Module, *, lr: float = 1e-3, width_lr: float = 1e-2,
-                   weight_decay: float = 0.0) -> torch.optim.Adam:
+                   weight_decay: float = 0.0, foreach: bool | None = None) -> torch.optim.Adam:
     groups = [{"params": weight_parameters(model), "lr": lr, "weight_decay": weight_decay}]
     wp = width_parameters(model)
     if wp:
         groups.append({"params": wp, "lr": width_lr, "weight_decay": 0.0})
-    return torch.optim.Adam(groups)
+    return torch.optim.Adam(groups, foreach=foreach)
 
 
 @torch.no_grad()

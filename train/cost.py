@@ -47,6 +47,19 @@ def _hard(nw: NoiseWidth) -> Tensor:
     return torch.tensor(float(nw.kept()))
 
 
+def _memo(width_of: Callable[[NoiseWidth], Tensor]) -> Callable[[NoiseWidth], Tensor]:
+    """Evaluate each (shared) NoiseWidth once per cost evaluation."""
+    seen: dict[int, Tensor] = {}
+
+    def f(nw: NoiseWidth) -> Tensor:
+        v = seen.get(id(nw))
+        if v is None:
+            v = seen[id(nw)] = width_of(nw)
+        return v
+
+    return f
+
+
 class CostModel:
     def __init__(self, model: nn.Module, example_input: Tensor, *, bytes_per_element: int = 1) -> None:
         self.model = model
@@ -93,6 +106,7 @@ class CostModel:
 
     # ------------------------------------------------------------- generic
     def _macs(self, width_of: Callable[[NoiseWidth], Tensor]) -> Tensor:
+        width_of = _memo(width_of)
         return sum(m.macs(width_of, self._pos[id(m)]) for _, m in self.blocks)
 
     def _params(self, width_of: Callable[[NoiseWidth], Tensor]) -> Tensor:

@@ -11,8 +11,14 @@ A unit with lam = 0 carries no information and is removed by consolidation.
 
 Public API
 ----------
-`NoiseWidth(n, *, kappa_min=0.0625, mode="ordered"|"per_unit", temperature=1.0, momentum=0.1, init=1.0)`
-    nn.Module for one prunable dimension.
+`NoiseWidth(n, *, kappa_min=0.0625, mode="ordered"|"per_unit", temperature=1.0, momentum=0.1, init=1.0,
+           lam_max=1.0, grad_floor=0.0)`
+    nn.Module for one prunable dimension. Per-unit only: `lam_max` < 1 caps lam during training (the
+    noise term then always carries gradient); `grad_floor` > 0 freezes d sqrt(lam)/d lam at
+    1/(2 sqrt(grad_floor)) below lam = grad_floor, so a unit at lam = 0 still feels the value of its clean
+    signal (0 = the plain `safe_sqrt` convention: no gradient through sqrt at 0). Defaults = old behaviour.
+    The train-mode injection is one fused autograd node (`_Inject`; same values and gradients as the
+    unfused expression, ~half the autograd graph).
     - `forward(x, dim=1, std=None)`: apply the reparameterization along `dim`. `std` is an optional
       `RunningStd` holding the running sigma of this application site; several sites may share one
       NoiseWidth (residual adds, a depthwise conv on its input's channels) but each keeps its own
@@ -29,6 +35,8 @@ Public API
     - `.project_()`: clamp the learnable parameter back into its box (call after each optimizer step;
       `project_widths(model)` does it for every NoiseWidth of a model). Gradients pass straight
       through the clamp, so forgetting the projection never freezes a width.
+`RankedWidth(n, **kwargs)`: ordered width over a ranking of the units set by `set_order(scores)` (kept units =
+    the first k by score); for inputs whose informative units are not the first ones (ablation in the synthetic).
 `RunningStd(n, momentum=0.1)`: per-unit running std (a buffer), updated in train mode only.
 `NoiseApply(width, dim=1)`: a module applying a (possibly shared) NoiseWidth with its own RunningStd; use
     it after a residual add. `consolidated()` returns an identity or a `ChannelScale` (kept units only).
@@ -76,7 +84,8 @@ class RunningStd(nn.Module):
         xt = x.detach().movedim(dim, -1).reshape(-1, self.n).float()
         if xt.shape[0] < 2:
             return
-        var = xt.var(dim=0, unbiased=False)
+        d = xt - xt.mean(dim=0)
+        var = (d * d).mean(dim=0)  # biased variance; ~5x faster than Tensor.var over dim 0 on CPU
         if not bool(self.initialized):
             self.running_var.copy_(var)
             self.initialized.fill_(True)
@@ -85,6 +94,41 @@ class RunningStd(nn.Module):
 
     def std(self) -> Tensor:
         return (self.running_var + self.eps).sqrt()
+
+
+class _Inject(torch.autograd.Function):
+    """y = sqrt(lam)*x + sqrt(1-lam)*sigma*nu along `dim`, fused into one autograd node.
+
+    Same values as the unfused expression; gradients w.r.t. x and lam (d sqrt(v)/dv := 0 at v = 0, as
+    `safe_sqrt`); sigma (detached running std) and nu (the noise sample) get none.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, lam: Tensor, sigma: Tensor, nu: Tensor, dim: int, floor: float = 0.0) -> Tensor:
+        a = lam.sqrt()  # lam in [0, 1]: no autograd here, so the plain sqrt is safe
+        b = (1.0 - lam).clamp_min(0.0).sqrt()
+        y = _shape_for(a, x, dim) * x + _shape_for(b * sigma, x, dim) * nu
+        ctx.dim = dim
+        if ctx.needs_input_grad[1]:  # d sqrt(v)/dv = 1/(2 sqrt(v)), := 0 at v = 0 (or frozen below `floor`)
+            da = 0.5 / a.clamp_min(math.sqrt(floor)) if floor > 0 else torch.where(a > 0, 0.5 / a, 0.0)
+            db = torch.where(b > 0, -0.5 / b, 0.0) * sigma
+            ctx.save_for_backward(x, nu, a, da, db)
+        else:
+            ctx.save_for_backward(a)
+        return y
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        dim = ctx.dim
+        gx = glam = None
+        a = ctx.saved_tensors[2] if ctx.needs_input_grad[1] else ctx.saved_tensors[0]
+        if ctx.needs_input_grad[0]:
+            gx = g * _shape_for(a, g, dim)
+        if ctx.needs_input_grad[1]:
+            x, nu, _, da, db = ctx.saved_tensors
+            t = g * (x * _shape_for(da, x, dim) + nu * _shape_for(db, x, dim))
+            glam = t.movedim(dim % t.dim(), -1).reshape(-1, a.numel()).sum(0)
+        return gx, glam, None, None, None, None
 
 
 def _shape_for(v: Tensor, x: Tensor, dim: int) -> Tensor:
@@ -106,6 +150,8 @@ class NoiseWidth(nn.Module):
         temperature: float = 1.0,
         momentum: float = 0.1,
         init: float = 1.0,
+        lam_max: float = 1.0,
+        grad_floor: float = 0.0,
     ) -> None:
         super().__init__()
         if n < 1:
@@ -116,19 +162,28 @@ class NoiseWidth(nn.Module):
             raise ValueError(f"NoiseWidth: kappa_min must be in [0, 1], got {kappa_min}")
         if temperature < 1.0:
             raise ValueError(f"NoiseWidth: temperature (ramp width in units) must be >= 1, got {temperature}")
+        if not 0.0 < lam_max <= 1.0:
+            raise ValueError(f"NoiseWidth: lam_max must be in (0, 1], got {lam_max}")
+        if lam_max < 1.0 and mode != "per_unit":
+            raise ValueError("NoiseWidth: lam_max < 1 is only supported in per_unit mode")
         self.n = int(n)
         self.mode = mode
+        self.lam_max = float(lam_max)
+        if not 0.0 <= grad_floor < 1.0:
+            raise ValueError(f"NoiseWidth: grad_floor must be in [0, 1), got {grad_floor}")
+        self.grad_floor = float(grad_floor)
         self.kappa_min = float(kappa_min)
         self.temperature = float(temperature)
         self.std_site = RunningStd(self.n, momentum)
         if mode == "ordered":
             self.kappa = nn.Parameter(torch.tensor(float(min(max(init, kappa_min), 1.0))))
         else:
-            self.theta = nn.Parameter(torch.full((self.n,), float(min(max(init, 0.0), 1.0))))
+            self.theta = nn.Parameter(torch.full((self.n,), float(min(max(init, 0.0), self.lam_max))))
         # fixed (snapped) state: a 0/1 mask; empty-sized flag when not fixed
         self.register_buffer("fixed", torch.zeros((), dtype=torch.bool))
         self.register_buffer("fixed_mask", torch.ones(self.n, dtype=torch.bool))
         self._keep_override: Tensor | None = None
+        self._allowed: Tensor | None = None  # per-unit: units removed for good (`disallow_`), lam = 0
 
     # ----------------------------------------------------------------- widths
     def min_units(self) -> int:
@@ -151,7 +206,18 @@ class NoiseWidth(nn.Module):
             i = torch.arange(self.n, dtype=w.dtype, device=w.device)
             t = self.temperature
             return ((w - i - 0.5) / t + 0.5).clamp(0.0, 1.0)
-        return _st_clamp(self.theta, 0.0, 1.0).clamp(0.0, 1.0)
+        lam = _st_clamp(self.theta, 0.0, self.lam_max).clamp(0.0, self.lam_max)
+        return lam if self._allowed is None else lam * self._allowed
+
+    @torch.no_grad()
+    def disallow_(self, units) -> None:
+        """Per-unit mode: remove `units` for good while training goes on (lam = 0, no gradient)."""
+        if self.mode != "per_unit":
+            raise ValueError("NoiseWidth.disallow_ needs mode='per_unit'")
+        allowed = torch.ones(self.n) if self._allowed is None else self._allowed.clone()
+        allowed[torch.as_tensor(units, dtype=torch.long)] = 0.0
+        self._allowed = allowed
+        self.theta.mul_(allowed)
 
     def soft_width(self) -> Tensor:
         """Differentiable effective width sum(lam) (== kept() once the width is fixed/integer)."""
@@ -220,7 +286,9 @@ class NoiseWidth(nn.Module):
         if self.mode == "ordered":
             self.kappa.clamp_(self.kappa_min, 1.0)
         else:
-            self.theta.clamp_(0.0, 1.0)
+            self.theta.clamp_(0.0, self.lam_max)
+            if self._allowed is not None:
+                self.theta.mul_(self._allowed)
 
     # ---------------------------------------------------------------- forward
     def forward(self, x: Tensor, dim: int = 1, std: RunningStd | None = None) -> Tensor:
@@ -228,16 +296,56 @@ class NoiseWidth(nn.Module):
             raise ValueError(f"NoiseWidth: tensor has {x.shape[dim]} units on dim {dim}, expected {self.n}")
         site = self.std_site if std is None else std
         lam = self.lam().to(x.dtype)
-        a = _shape_for(safe_sqrt(lam), x, dim)
         if not self.training:
-            return a * x
+            return _shape_for(safe_sqrt(lam), x, dim) * x
         site.update(x, dim)
-        b = _shape_for(safe_sqrt(1.0 - lam), x, dim)
-        sigma = _shape_for(site.std().to(x.dtype), x, dim)
-        return a * x + b * sigma * torch.randn_like(x)
+        return _Inject.apply(x, lam, site.std().to(x.dtype), torch.randn_like(x), dim, self.grad_floor)
 
     def extra_repr(self) -> str:
         return f"n={self.n}, mode={self.mode}, kappa_min={self.kappa_min}, temperature={self.temperature}"
+
+
+class RankedWidth(NoiseWidth):
+    """Ordered width over a ranking of the units: the kept units are the first k in `order` (not by index).
+
+    For dimensions whose units are not interchangeable (input features): one learnable width like the
+    ordered mode (one kappa, a ramp of `temperature` units), while *which* units come first is set from
+    outside with `set_order(scores)` (e.g. a saliency of the consuming layer's weights, refreshed during
+    training). With the identity order it equals `NoiseWidth(mode="ordered")`. `lam()` and masks are in
+    the original unit order, so consolidation and cost work unchanged.
+    """
+
+    def __init__(self, n: int, **kwargs) -> None:
+        kwargs.pop("mode", None)
+        super().__init__(n, mode="ordered", **kwargs)
+        self.register_buffer("rank", torch.arange(self.n))  # rank[i] = position of unit i in the order
+
+    @torch.no_grad()
+    def set_order(self, scores: Tensor) -> None:
+        """Rank units by descending score (ties: lower index first); ignored while the width is fixed."""
+        scores = torch.as_tensor(scores).detach().flatten()
+        if scores.numel() != self.n:
+            raise ValueError(f"RankedWidth.set_order: {scores.numel()} scores, expected {self.n}")
+        if bool(self.fixed):
+            return
+        order = torch.argsort(-scores.float(), stable=True)
+        self.rank[order] = torch.arange(self.n)
+
+    def order(self) -> Tensor:
+        return torch.argsort(self.rank)
+
+    def lam(self) -> Tensor:
+        ramp = super().lam()
+        if bool(self.fixed):
+            return ramp  # the fixed mask, already in unit order
+        return ramp[self.rank]
+
+    @torch.no_grad()
+    def fix_width(self, k: int) -> None:
+        k = int(k)
+        if not 0 <= k <= self.n:
+            raise ValueError(f"RankedWidth.fix_width: k={k} outside [0, {self.n}]")
+        self.fix_mask(self.rank < k)
 
 
 class ChannelScale(nn.Module):

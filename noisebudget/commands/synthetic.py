@@ -15,6 +15,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", type=int, default=None, metavar="K", help="seeds per method (default 3)")
     parser.add_argument("--quick", action="store_true", help="smoke run (fewer steps, budgets, grid points)")
     parser.add_argument("--out", default="runs/benchmarks/synthetic", metavar="DIR", help="output folder")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a train.synthetic.SynthConfig field (repeatable), e.g. hidden_temperature=1")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from train.synthetic import SynthConfig, quick_config, run_and_report, validate
+    from train.synthetic import SynthConfig, apply_overrides, quick_config, run_and_report, validate
 
     torch.set_num_threads(1)
     cfg = quick_config() if args.quick else SynthConfig()
@@ -30,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
         cfg = dataclasses.replace(cfg, budgets=tuple(args.budget))
     if args.seeds is not None:
         cfg = dataclasses.replace(cfg, seeds=args.seeds)
+    cfg = apply_overrides(cfg, args.set)
     validate(cfg)
     run_and_report(cfg, args.out)
     return 0
