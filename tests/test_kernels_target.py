@@ -84,6 +84,22 @@ FIXED = {
          "cout": 7, "act": "relu6", "bias": True, "range": (-1.0, 3.0), "seed": 105, "groups": 1},
         {"h": 4, "w": 5, "k": [3, 3], "stride": [1, 1], "dilation": [1, 1], "padding": "same", "cin": 3,
          "cout": 10, "act": None, "bias": False, "range": (-2.0, 1.0), "seed": 106, "groups": 1},
+        # DSP direct 1x1 path (pixels widened straight into the column pair, all full blocks in one assembly
+        # call per pair, NB_DSP_CHUNK_BLOCKS = 8): stride 2, K % 8 == 4 (zero padding words), 10 full blocks
+        # (chunks of 8 + 2), odd position count, full-range requantization
+        {"h": 5, "w": 5, "k": [1, 1], "stride": [2, 2], "dilation": [1, 1], "padding": "valid", "cin": 12,
+         "cout": 40, "act": None, "bias": True, "range": (-2.0, 2.0), "seed": 114, "groups": 1},
+        # 9 full blocks + a 2-channel tail block, clamped (relu) requantization, odd positions
+        {"h": 3, "w": 3, "k": [1, 1], "stride": [1, 1], "dilation": [1, 1], "padding": "valid", "cin": 8,
+         "cout": 38, "act": "relu", "bias": True, "range": (-1.0, 3.0), "seed": 115, "groups": 1},
+        # relu6 clamp in the chunked requantization loop, even positions (a Keras layer without bias still
+        # gets a zero bias tensor from the converter)
+        {"h": 2, "w": 3, "k": [1, 1], "stride": [1, 1], "dilation": [1, 1], "padding": "valid", "cin": 16,
+         "cout": 8, "act": "relu6", "bias": False, "range": (-2.0, 2.0), "seed": 116, "groups": 1},
+        # one output position (the streaming VAD's calls): nb_dsp_dot2x1_rows over 33 row pairs (a chunk of 32
+        # + 1) and an odd last channel, K = 9 (one group tail value)
+        {"h": 1, "w": 1, "k": [1, 1], "stride": [1, 1], "dilation": [1, 1], "padding": "valid", "cin": 9,
+         "cout": 67, "act": "relu", "bias": True, "range": (-1.0, 2.0), "seed": 117, "groups": 1},
     ],
     "DEPTHWISE_CONV_2D": [
         {"h": 25, "w": 5, "k": [3, 3], "stride": [1, 1], "dilation": [1, 1], "padding": "same", "cin": 64,
@@ -111,6 +127,9 @@ FIXED = {
     "FULLY_CONNECTED": [
         {"t": 0, "converter_flags": {}, "n_in": 64, "n_out": 12, "act": None, "bias": True, "range": (0.0, 4.0),
          "seed": 104},
+        # one-column assembly row-pair loop: > 32 pairs, K % 4 == 3, per-tensor requantization
+        {"t": 0, "converter_flags": {"_experimental_disable_per_channel_quantization_for_dense_layers": True},
+         "n_in": 23, "n_out": 70, "act": "relu", "bias": True, "range": (-2.0, 2.0), "seed": 118},
     ],
 }
 

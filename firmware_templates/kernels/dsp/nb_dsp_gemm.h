@@ -17,9 +17,16 @@
 #define NB_DSP_DOT2X2_ASM 1
 /* Assembly 2x2 loop (nb_kernel_scratch.c): acc = {a0, a1, b0, b1} += rows w0/w1 . interleaved columns. */
 void nb_dsp_dot2x2(const int32_t *cab, const int8_t *w0, const int8_t *w1, int32_t groups, int32_t *acc);
+/* Assembly one-column loop over npairs row pairs (nb_kernel_scratch.c): acc[2i + r] += row (2i + r) . col,
+ * rows K int8 apart from w, groups >= 1 groups of 4. */
+void nb_dsp_dot2x1_rows(const int32_t *col, const int8_t *w, int32_t K, int32_t groups, int32_t *acc,
+                        int32_t npairs);
 #else
 #define NB_DSP_DOT2X2_ASM 0
 #endif
+
+/* Row pairs per nb_dsp_dot2x1_rows call (accumulators on the stack). */
+#define NB_DSP_ROWS_CHUNK 32
 
 /* Widen n int8 values (n % 4 == 0) to int16 + offset, SXTB16 order, into dst (n int16). */
 static inline void nb_dsp_widen_reordered(const int8_t *src, int32_t n, int32_t offset, int16_t *dst)
@@ -66,6 +73,31 @@ static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32
             col_ab[4 * g + 3] = cb[2 * g + 1];
         }
     }
+#if NB_DSP_DOT2X2_ASM
+    if (col_b == NULL && k4 > 0) {
+        /* one column: all row pairs of a chunk in one assembly call, then tails and requantization */
+        const int32_t *ca = (const int32_t *)(const void *)col_a;
+        while (oc + 1 < n_out) {
+            int32_t acc[2 * NB_DSP_ROWS_CHUNK];
+            const int32_t np = (n_out - oc) / 2 < NB_DSP_ROWS_CHUNK ? (n_out - oc) / 2 : NB_DSP_ROWS_CHUNK;
+            int32_t i, k;
+            for (i = 0; i < 2 * np; ++i) {
+                acc[i] = bias ? bias[oc + i] : 0;
+            }
+            nb_dsp_dot2x1_rows(ca, filter + oc * K, K, k4 / 4, acc, np);
+            for (i = 0; i < 2 * np; ++i) {
+                const int8_t *w = filter + (oc + i) * K;
+                int32_t a = acc[i];
+                for (k = k4; k < K; ++k) {
+                    a = nb_add_wrap(a, w[k] * col_a[k]);
+                }
+                q = rq_per_channel ? oc + i : 0;
+                out_a[oc + i] = (int8_t)nb_rq(a, mult[q], shift[q], out_zp, act_min, act_max);
+            }
+            oc += 2 * np;
+        }
+    }
+#endif
     for (; oc + 1 < n_out; oc += 2) {
         const int8_t *w0 = filter + oc * K;
         const int8_t *w1 = w0 + K;
@@ -193,6 +225,9 @@ static inline void nb_dsp_gemm(const int16_t *col_a, const int16_t *col_b, int32
 #define NB_DSP_DOT4X2_ASM 1
 /* Assembly loop (nb_kernel_scratch.c): acc[2r + p] += row r . column p, iters = Kp / 8 >= 1. */
 void nb_dsp_dot4x2(const int32_t *col2, const int32_t *w16, int32_t iters, int32_t *acc);
+/* nblocks >= 1 consecutive blocks, accumulators started from bias: acc[8b + 2r + p] (nb_kernel_scratch.c). */
+void nb_dsp_dot4x2_blocks(const int32_t *col2, const int32_t *w16, int32_t iters, int32_t *acc,
+                          const int32_t *bias, int32_t nblocks);
 #else
 #define NB_DSP_DOT4X2_ASM 0
 #endif
@@ -254,6 +289,23 @@ static inline void nb_dsp_dot4x2_c(const int32_t *col2, const int32_t *w16, int3
     }
 }
 
+#if !NB_DSP_DOT4X2_ASM
+static inline void nb_dsp_dot4x2_blocks(const int32_t *col2, const int32_t *w16, int32_t iters, int32_t *acc,
+                                        const int32_t *bias, int32_t nblocks)
+{
+    int32_t b, r;
+    for (b = 0; b < nblocks; ++b) {
+        for (r = 0; r < 4; ++r) {
+            acc[8 * b + 2 * r] = acc[8 * b + 2 * r + 1] = bias[4 * b + r];
+        }
+        nb_dsp_dot4x2_c(col2, w16 + b * 16 * iters, iters, acc + 8 * b);
+    }
+}
+#endif
+
+/* Blocks per nb_dsp_dot4x2_blocks call (accumulators of a chunk on the stack: 32 bytes per block). */
+#define NB_DSP_CHUNK_BLOCKS 8
+
 /* nb_rq_tab for the full int8 output range (SSAT). */
 static inline int32_t nb_rq_tab_ssat(int32_t acc, const nb_rq_ch_t *t)
 {
@@ -269,8 +321,39 @@ static inline void nb_dsp_gemm_w16(const int32_t *col2, const int32_t *w16, int3
                                    int8_t *out_a, int8_t *out_b)
 {
     const int32_t kp = nb_dsp_kp(K);
-    int32_t ob, r;
-    for (ob = 0; ob < n_out; ob += 4) {
+    const int32_t nfull = (bias != NULL && rq_ok) ? n_out >> 2 : 0;
+    int32_t ob = 0, r;
+    /* full blocks with bias and table requantization: all accumulators of up to NB_DSP_CHUNK_BLOCKS blocks in
+     * one assembly call, then one requantization loop (table entry loaded once per channel) */
+    while (ob < 4 * nfull) {
+        int32_t acc[8 * NB_DSP_CHUNK_BLOCKS];
+        const int32_t nb = nfull - ob / 4 < NB_DSP_CHUNK_BLOCKS ? nfull - ob / 4 : NB_DSP_CHUNK_BLOCKS;
+        const nb_rq_ch_t *t = rq + ob;
+        const int32_t *pa = acc;
+        int8_t *oa = out_a + ob, *const oa_end = out_a + ob + 4 * nb;
+        nb_dsp_dot4x2_blocks(col2, w16 + ob * (kp / 2), kp / 8, acc, bias + ob, nb);
+        if (act_min == NB_INT8_MIN && act_max == NB_INT8_MAX && out_b != NULL) {
+            int8_t *ob_p = out_b + ob;
+            for (; oa != oa_end; ++t, pa += 2) {
+                const int32_t m = t->m, es = t->es;
+                const int64_t c0 = (int64_t)(((uint64_t)(uint32_t)t->hi << 32) | t->lo);
+                const int32_t a = pa[0], bb = pa[1];
+                const int32_t ya = (int32_t)((c0 - ((int64_t)(a < 0) << 31) + (int64_t)a * m) >> 32);
+                const int32_t yb = (int32_t)((c0 - ((int64_t)(bb < 0) << 31) + (int64_t)bb * m) >> 32);
+                *oa++ = (int8_t)nb_ssat8(ya >> es);
+                *ob_p++ = (int8_t)nb_ssat8(yb >> es);
+            }
+        } else {
+            for (r = 0; r < 4 * nb; ++r) {
+                out_a[ob + r] = (int8_t)nb_rq_tab(acc[2 * r], t + r, act_min, act_max);
+                if (out_b != NULL) {
+                    out_b[ob + r] = (int8_t)nb_rq_tab(acc[2 * r + 1], t + r, act_min, act_max);
+                }
+            }
+        }
+        ob += 4 * nb;
+    }
+    for (; ob < n_out; ob += 4) {
         int32_t acc[8];
         const int32_t nr = n_out - ob < 4 ? n_out - ob : 4;
         for (r = 0; r < 4; ++r) {
