@@ -1,12 +1,13 @@
 """Anti-spoofing: learned widths (noise reparameterization + dual-ascent budget) vs post-hoc L1 filter pruning.
 
 One job = (method, budget in MACs per utterance second, seed), all in the same model family
-(`train.spoof_model`, the default `noisebudget/configs/spoof.toml` architecture) with the same total epochs
-(default 16 x 1024 windows, about a third of the default run's training, to keep 18 jobs affordable on a CPU):
+(`train.spoof_model`, the default `noisebudget/configs/spoof.toml` architecture, front end and schedule) with the
+same total epochs (default 30 x 1024 windows: the default run's schedule with half its windows per epoch, to keep
+18 jobs affordable on a CPU):
 - `noise`: `train.spoof_train.train_spoof` (width phase under the budget, snap, fine-tune);
-- `l1`:    dense full-width training for the same first-phase epochs, then Li et al. (2017) L1-norm filter
-           pruning with one keep ratio for every dimension (mel bands: L1 of the stem weights per band; a residual
-           stack: its conv2 + projection filters) to the largest ratio that fits, then fine-tuning
+- `l1`:    dense full-width training for the same first-phase epochs (`train.snap_at`), then Li et al. (2017)
+           L1-norm filter pruning with one keep ratio for every dimension (mel bands: L1 of the stem weights per
+           band; a residual stack: its conv2 + projection filters) to the largest ratio that fits, then fine-tuning
            (`train.spoof_train.l1_prune`).
 Both select the fine-tune epoch with the best dev EER. Reported: the exact MACs per utterance second of the
 consolidated model, test EER pooled, on seen and on held-out (unseen) attacks and per attack; plus the trivial
@@ -54,6 +55,17 @@ def _settings(args: argparse.Namespace, method: str, seed: int):
     return dataclasses.replace(s, method=method)
 
 
+def recipe(args: argparse.Namespace, method: str, seed: int) -> str:
+    """Digest of everything a job's result depends on except the budget (settings + corpus): a job file is reused
+    on a rerun only if its recipe matches (a changed default recipe reruns every job)."""
+    import dataclasses
+    import hashlib
+
+    blob = json.dumps({"settings": dataclasses.asdict(_settings(args, method, seed)), "corpus": str(args.corpus)},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
 def run_job(args: argparse.Namespace, data: Any, method: str, budget: int, seed: int) -> dict[str, Any]:
     from train.spoof_train import train_spoof
 
@@ -67,7 +79,8 @@ def run_job(args: argparse.Namespace, data: Any, method: str, budget: int, seed:
             "ratio": r.cost["macs_per_window"] / (budget * r.cost["window_seconds"]),
             "dev_eer": r.metrics["dev"]["pooled"], "test_eer": t["pooled"], "test_eer_seen": t["seen"],
             "test_eer_unseen": t["unseen"], "per_attack": t["per_attack"], "best_epoch": r.best_epoch,
-            "widths": r.history[-1]["widths"], "seconds": time.perf_counter() - t0}
+            "widths": r.history[-1]["widths"], "seconds": time.perf_counter() - t0,
+            "recipe": recipe(args, method, seed)}
 
 
 def linear_baseline(data: Any) -> dict[str, Any]:
@@ -174,7 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budgets", default=None, help="MACs per utterance second, comma separated")
     ap.add_argument("--seeds", default=None, help="comma separated (default 0,1,2)")
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--epochs", type=int, default=None, help="total epochs per job (default 16; quick 4)")
+    ap.add_argument("--epochs", type=int, default=None, help="total epochs per job (default 30; quick 4)")
     ap.add_argument("--windows-per-epoch", type=int, default=1024,
                     help="training windows per epoch (default 1024 = 32 steps; the run default is 2048)")
     ap.add_argument("--quick", action="store_true", help="smoke test: tiny model, 4 epochs, 2 budgets, 1 seed")
@@ -188,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     from train.spoof_train import load_spoof_splits
 
     torch.set_num_threads(1)
-    args.epochs = args.epochs or (4 if args.quick else 16)
+    args.epochs = args.epochs or (4 if args.quick else 30)
     budgets = [int(b) for b in (args.budgets or ("40000,80000" if args.quick else "150000,300000,600000")).split(",")]
     seeds = [int(s) for s in (args.seeds or ("0" if args.quick else "0,1,2")).split(",")]
     methods = [m for m in args.methods.split(",") if m]
@@ -199,15 +212,19 @@ def main(argv: list[str] | None = None) -> int:
         args.corpus = str(resolve_spoof_corpus(SpoofRunConfig()))
     out = Path(args.out)
     (out / "jobs").mkdir(parents=True, exist_ok=True)
-    data = load_spoof_splits(args.corpus, FrontEndSpec())
-    lin = linear_baseline(data)
+    spec = FrontEndSpec.from_dict(_settings(args, "noise", 0).frontend)  # the spoof task's front end
+    data = load_spoof_splits(args.corpus, spec)
+    # the trivial baseline is defined on the mean log-MEL (the VAD front end), whatever the model's front end
+    lin = linear_baseline(data if spec == FrontEndSpec() else load_spoof_splits(args.corpus, FrontEndSpec()))
     jobs = [(m, b, s) for b in budgets for s in seeds for m in methods]
     results = []
     for m, b, s in tqdm(jobs, desc="jobs"):
         p = out / "jobs" / f"{m}-b{b}-s{s}.json"
         if p.is_file():
-            results.append(json.loads(p.read_text()))
-            continue
+            prev = json.loads(p.read_text())
+            if prev.get("recipe") == recipe(args, m, s):
+                results.append(prev)
+                continue
         r = run_job(args, data, m, b, s)
         atomic_write_json(p, r)
         results.append(r)

@@ -312,6 +312,7 @@ def io_description(model: SpoofCNN, int8_bytes: bytes) -> dict[str, Any]:
     return {"task": "spoof", "window": q(m.tensors[m.inputs[0]]), "logit": q(m.tensors[m.outputs[0]]),
             "window_frames": model.window_frames, "window_seconds": model.window_seconds,
             "mel_bands": list(model.desc["mel_bands"]), "n_mels_full": int(model.desc["n_mels_full"]),
+            "frontend": dict(model.desc.get("frontend") or {}),  # train.frontend.FrontEndSpec of the features
             "input_stage": {"level": model.input_norm, "norm_mean": [float(v) for v in model.norm_mean],
                             "norm_scale": [float(v) for v in model.norm_scale]},
             "score": "logit, higher = more bona fide"}

@@ -136,3 +136,37 @@ def test_tflite_export_matches_torch_and_counts_the_same_macs(frames):
     ops = {op.name for op in read_tflite(q).main.operators}
     assert ("PAD" in ops) == (frames % 2 == 0)
     assert ops - {"PAD"} == {"RESHAPE", "CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED"}
+
+
+# ------------------------------------------------------------------ linear-frequency front end (spoof features)
+def test_linear_filterbank_has_equally_spaced_triangles_and_htk_is_unchanged():
+    from train.errors import UsageError
+    from train.frontend import FrontEndSpec, mel_filterbank
+
+    spec = FrontEndSpec(n_mels=80, mel_scale="linear", fmin=0.0)
+    fb = mel_filterbank(spec)
+    freqs = np.arange(spec.n_bins) * spec.sample_rate / spec.n_fft
+    centres = (fb * freqs).sum(1) / fb.sum(1)  # symmetric triangles: centroid = centre (up to bin sampling)
+    step = 8000.0 / 81
+    assert np.allclose(np.diff(centres), step, atol=0.1 * step)
+    assert np.allclose(fb.max(1), 1.0, atol=0.25) and (fb >= 0).all()
+    # the VAD default is untouched: HTK mel bands get wider with frequency
+    widths = (mel_filterbank(FrontEndSpec()) > 0).sum(1)
+    assert widths[-1] > 4 * widths[0]
+    assert FrontEndSpec().digest() != FrontEndSpec(mel_scale="linear").digest()
+    with pytest.raises(UsageError, match="mel_scale"):
+        FrontEndSpec(mel_scale="bark")
+
+
+def test_c_frontend_computes_the_linear_filterbank_like_numpy(tmp_path):
+    from tests.test_frontend_c import TOL_ABS, _speechlike, build, run
+    from train.frontend import FrontEndSpec, features_numpy
+
+    spec = FrontEndSpec(n_mels=64, mel_scale="linear")
+    exe = build(tmp_path, spec, 64)
+    rng = np.random.default_rng(5)
+    pcm = np.concatenate([_speechlike(6000, 4), np.clip(rng.normal(size=2000) * 6000, -32768, 32767)]).astype(np.int16)
+    c = run(exe, pcm, 64)
+    ref = features_numpy(pcm.astype(np.float64) / 32768.0, spec)
+    assert c.shape == ref.shape
+    assert np.max(np.abs(c - ref)) < TOL_ABS

@@ -93,12 +93,18 @@ def test_conversion_is_verified_and_firmware_is_bit_exact(pipeline_run):
     generate(run, run / "fw_asan", Options(test_inputs=inputs, tflm_arena=False))
     be = firmware_bit_exact(run / "fw_asan", (run / "model.tflite").read_bytes(), inputs, sanitize=True)
     assert be["bit_exact"] and be["invokes"] == 3
+    # no --hop-rate given: the invoke rate comes from spoof_io.json (one invoke per window), run folder or .tflite
+    from convert.codegen import resolve_source
+
+    assert json.loads((run / "fw_asan" / "project.json").read_text())["hop_rate_hz"] == pytest.approx(1 / 0.61)
+    assert resolve_source(run / "model.tflite").hop_rate_hz == pytest.approx(1 / 0.61)
     fw = json.loads((run / "firmware" / "firmware.json").read_text())
     assert fw["kind"] == "model" and fw["macs_total"] == cost["macs_per_window"]
     meas = json.loads((run / "firmware" / "measure.json").read_text())
     assert meas["hop_rate_hz"] == pytest.approx(1 / 0.61)  # one invoke per window
     io = json.loads((run / "spoof_io.json").read_text())
     assert io["window"]["shape"] == [1, 61, len(io["mel_bands"])]
+    assert io["frontend"]["n_mels"] == io["n_mels_full"] and io["frontend"]["mel_scale"] == "htk"
 
 
 def test_second_run_is_cached_and_check_gates(pipeline_run, work):

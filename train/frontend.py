@@ -5,7 +5,8 @@ The spec is written out for a C implementation in docs/frontend.md. In short, fo
     frame t   = audio[(t+1)*hop - win : (t+1)*hop]        (zeros before the clip start)
     x         = frame * periodic_hann(win), zero-padded at the end to n_fft
     P[k]      = |rfft(x)[k]|^2,  k = 0 .. n_fft/2
-    E[m]      = sum_k FB[m, k] * P[k]                      (HTK-mel triangles, peak 1, no area norm)
+    E[m]      = sum_k FB[m, k] * P[k]                      (HTK-mel triangles, peak 1, no area norm;
+                                                            mel_scale="linear": edges equally spaced in Hz)
     feat[t,m] = log(E[m] + log_floor)                      (natural log)
 
 T = n_samples // hop, so feature frame t lines up with label frame t of the corpus (CONTRACTS.md B/C).
@@ -28,6 +29,7 @@ import numpy as np
 from train.errors import UsageError
 
 FRAME_HOP_S = 0.010  # the label / decision grid of the whole project
+MEL_SCALES = ("htk", "linear")  # band spacing: HTK mel, or linear in Hz (the same triangles, other edges)
 
 
 @dataclass(frozen=True)
@@ -40,15 +42,15 @@ class FrontEndSpec:
     fmin: float = 20.0
     fmax: float = 8000.0
     window: str = "hann_periodic"
-    mel_scale: str = "htk"
+    mel_scale: str = "htk"  # "htk" (mel-spaced triangles) | "linear" (equally spaced in Hz, LFCC-style)
     log_floor: float = 1e-6  # feat = log(E + log_floor)
     log_mode: str = "add"  # "add": log(E + floor)
 
     def __post_init__(self) -> None:
         if self.window != "hann_periodic":
             raise UsageError(f"front end: window {self.window!r} not supported (only 'hann_periodic')")
-        if self.mel_scale != "htk":
-            raise UsageError(f"front end: mel_scale {self.mel_scale!r} not supported (only 'htk')")
+        if self.mel_scale not in MEL_SCALES:
+            raise UsageError(f"front end: mel_scale {self.mel_scale!r} not supported (one of {', '.join(MEL_SCALES)})")
         if self.log_mode != "add":
             raise UsageError(f"front end: log_mode {self.log_mode!r} not supported (only 'add')")
         if not (0 < self.hop_length <= self.win_length <= self.n_fft):
@@ -112,7 +114,10 @@ def _check_bands(spec: FrontEndSpec, n_bands: int | None) -> int:
 
 @lru_cache(maxsize=32)
 def _filterbank_cached(spec: FrontEndSpec) -> np.ndarray:
-    edges_hz = mel_to_hz(np.linspace(hz_to_mel(spec.fmin), hz_to_mel(spec.fmax), spec.n_mels + 2))
+    if spec.mel_scale == "linear":
+        edges_hz = np.linspace(spec.fmin, spec.fmax, spec.n_mels + 2)
+    else:
+        edges_hz = mel_to_hz(np.linspace(hz_to_mel(spec.fmin), hz_to_mel(spec.fmax), spec.n_mels + 2))
     freqs = np.arange(spec.n_bins, dtype=np.float64) * spec.sample_rate / spec.n_fft
     lo, ce, hi = edges_hz[:-2, None], edges_hz[1:-1, None], edges_hz[2:, None]
     up = (freqs[None, :] - lo) / (ce - lo)
@@ -129,7 +134,8 @@ def _filterbank_cached(spec: FrontEndSpec) -> np.ndarray:
 
 
 def mel_filterbank(spec: FrontEndSpec, n_bands: int | None = None) -> np.ndarray:
-    """[K, n_fft//2+1] float64 triangular HTK-mel weights (peak 1); K = n_bands or n_mels (first K rows)."""
+    """[K, n_fft//2+1] float64 triangular weights (peak 1), HTK-mel or linearly spaced (`spec.mel_scale`);
+    K = n_bands or n_mels (first K rows)."""
     return _filterbank_cached(spec)[: _check_bands(spec, n_bands)]
 
 

@@ -8,7 +8,9 @@ Same method and schedule as the VAD (`train.vad_train`), on utterance windows in
    window / window seconds), the tracked budget annealed geometrically from the full model down to the budget.
 2. Snap: `train.budget.snap_to_budget` fixes every width to an integer (lam in {0, 1}), trimming / growing until
    the exact MACs of a window fit the budget (lands in [~0.9, 1.0] x budget).
-3. Fine-tune: weights only; the epoch with the best dev EER (ties: lower dev BCE) is kept (early stopping).
+3. Fine-tune: weights only, the weight learning rate decayed to 0 by a cosine over the phase
+   (`lr_schedule="cosine"`); the epoch with the best dev EER (ties: lower dev BCE) is kept (early stopping
+   after `patience` epochs without improvement).
 Windows: `window_frames` log-mel frames; training takes a random crop of each utterance per epoch (shorter
 utterances are looped), evaluation the centre window (the same window the firmware scores).
 
@@ -46,13 +48,13 @@ class SpoofTrainSettings:
     kappa_min: float = 0.0625
     width_mode: str = "ordered"
     input_width_mode: str = "per_unit"
-    epochs: int = 20
+    epochs: int = 30
     batch_size: int = 32
     windows_per_epoch: int = 2048  # 0 = one random window per training utterance
     lr: float = 3e-3
     width_lr: float = 1e-2
     weight_decay: float = 1e-4
-    patience: int = 5
+    patience: int = 30
     seed: int = 0
     threads: int = 0
     budget_mode: str = "dual"
@@ -60,17 +62,19 @@ class SpoofTrainSettings:
     dual_lr: float = 0.05
     dual_down: float = 4.0
     aim: float = 0.97
-    freq_masks: int = 2  # SpecAugment on training windows: masks of up to `freq_mask_bands` mel bands ...
+    freq_masks: int = 0  # SpecAugment on training windows (0 = off): masks of up to `freq_mask_bands` mel bands ...
     freq_mask_bands: int = 6
-    time_masks: int = 2  # ... and of up to `time_mask_frames` frames (set to the band's window mean)
+    time_masks: int = 0  # ... and of up to `time_mask_frames` frames (set to the band's window mean)
     time_mask_frames: int = 20
-    snap_at: float = 0.6
+    snap_at: float = 0.3
     anneal: float = 0.6
+    lr_schedule: str = "cosine"  # "constant" | "cosine": weight lr decays to 0 over the fine-tune phase
     frontend: dict[str, Any] = field(default_factory=dict)
     method: str = "noise"  # "noise" (learned widths) | "l1" (dense training, L1 filter pruning, fine-tune)
 
 
 METHODS = ("noise", "l1")
+LR_SCHEDULES = ("constant", "cosine")
 
 
 @dataclass
@@ -316,6 +320,8 @@ def train_spoof(settings: SpoofTrainSettings, root: str | Path, out_dir: str | P
     if budget <= 0:
         raise UsageError(f"budget must be a positive number of MACs per utterance second (got {budget})")
     check_budget(settings, budget)
+    if settings.lr_schedule not in LR_SCHEDULES:
+        raise UsageError(f"unknown lr_schedule {settings.lr_schedule!r} (known: {', '.join(LR_SCHEDULES)})")
     if settings.method not in METHODS:
         raise UsageError(f"unknown method {settings.method!r} (known: {', '.join(METHODS)})")
     dense = settings.method == "l1"
@@ -390,6 +396,9 @@ def train_spoof(settings: SpoofTrainSettings, root: str | Path, out_dir: str | P
             log(f"epoch {epoch}: widths snapped to {model.width_summary()}: "
                 f"{cm.hard_macs() / ws:.0f} MACs/s (budget {budget})")
         items = epoch_windows(tr, frames, settings.windows_per_epoch, settings.seed, epoch)
+        if settings.lr_schedule == "cosine" and st["phase"] == "finetune":  # a function of the epoch: resumable
+            frac = (epoch - snap_epoch) / max(1, settings.epochs - snap_epoch)
+            opt.param_groups[0]["lr"] = settings.lr * 0.5 * (1.0 + math.cos(math.pi * frac))
         model.train()
         losses = []
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{settings.epochs} {st['phase']}",
