@@ -1,14 +1,17 @@
 """Pareto benchmark: learned widths (noise-width trainer) vs five baselines at equal MAC budgets per hop.
 
     .venv/bin/python benchmarks/pareto.py --corpus /tmp/nbc60/corpus --out runs/benchmarks/pareto \
-        --budgets 2000,5000,20000,80000 --seeds 0,1,2 --epochs 14 --workers 2
+        --budgets 2000,5000,20000,80000 --seeds 0,1,2 --workers 2
     .venv/bin/python benchmarks/pareto.py ... --ray local        # or --ray ADDRESS (an existing Ray cluster)
     .venv/bin/python benchmarks/pareto.py --quick --corpus DIR --out DIR   # smoke test (tiny model, 2 epochs)
     .venv/bin/python benchmarks/pareto.py --report --out DIR              # table + plots of what is done
 
 Methods: "noise" (train.vad_train.train_vad, learned widths under the budget) and the baselines of
-`train.baselines` ("l1", "torchprune", "slimming", "l0", "dense"). Every method gets the same total number of
-epochs (`--epochs`; the baselines split them as pretrain/gates + fine-tune at the noise-width run's snap point).
+`train.baselines` ("l1", "torchprune", "slimming", "l0", "dense"). Every method is trained with the default
+recipe of noisebudget/configs/default.toml (input stage with the running level (EMA), train.epochs, batch size,
+crops, lr, snap point, anneal; `noisebudget train --budget-macs B` trains exactly the "noise" job) and the same
+total number of epochs (the baselines split them as pretrain/gates + fine-tune at the noise-width run's snap
+point). `--epochs`, `--ema-alpha`, `--batch-size` deviate from the default recipe for every method at once.
 
 Every (method, budget, seed) job: train -> consolidated StreamingVAD -> test metrics (train.vad_train.evaluate:
 AUC, EER, F1 and FA on negatives at the 95 %-dev-recall threshold) -> int8 TFLite via convert.convert_run
@@ -55,39 +58,66 @@ PRETRAIN_OF = {"l1": "dense", "torchprune": "dense", "slimming": "slimming"}
 DEFAULT_BUDGETS = (2000, 5000, 20000, 80000)
 
 
+def default_settings():
+    """`TrainSettings` of the built-in default run (noisebudget/configs/default.toml): the recipe every method
+    of the sweep is trained with (input stage, epochs, batch size, crops, lr, width/anneal/snap schedule)."""
+    from noisebudget.config import default_config
+    from noisebudget.pipeline import settings_from_config
+
+    return settings_from_config(default_config())
+
+
+# SweepSpec fields that, when None, take their value from default.toml (resolved in __post_init__)
+_FROM_CONFIG = ("epochs", "channels", "dilations", "batch_size", "crop_seconds", "crops_per_epoch", "patience",
+                "round_to", "ema_alpha")
+
+
 @dataclass
 class SweepSpec:
+    """The sweep's settings. Every training setting not listed here (lr, width lr, budget dual ascent, snap
+    point, anneal, kappa_min, width modes, front end) is the default config's; the fields here default to the
+    default config's values too (None = take it from default.toml) and exist so a run can state a deviation
+    (e.g. `--epochs`, `--ema-alpha` for the diagnosis runs, the tiny `--quick` model)."""
+
     corpus: str
     out: str
-    epochs: int = 14
+    epochs: int | None = None
     budgets: list[int] = field(default_factory=lambda: list(DEFAULT_BUDGETS))
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     methods: list[str] = field(default_factory=lambda: list(METHODS))
-    channels: list[int] = field(default_factory=lambda: [128] * 6)
-    dilations: list[int] = field(default_factory=lambda: [1, 2, 4, 8, 16])
-    batch_size: int = 32
-    crop_seconds: float = 3.0
-    crops_per_epoch: int = 0
-    patience: int = 4
-    round_to: int = 1
-    ema_alpha: float = 0.0  # input stage; 0 = fixed offset (the TFLite converter exports no EMA stage yet)
+    channels: list[int] | None = None
+    dilations: list[int] | None = None
+    batch_size: int | None = None
+    crop_seconds: float | None = None
+    crops_per_epoch: int | None = None
+    patience: int | None = None
+    round_to: int | None = None
+    ema_alpha: float | None = None  # input stage (default.toml: running level, EMA on)
     eval_clips: int = 16  # test clips streamed through the int8 model for the int8 AUC
     calib_clips: int = 32
     convert: bool = True
     cycles: bool = False  # also generate firmware + measure on QEMU (`noisebudget firmware` / `measure`)
 
-    def settings(self, seed: int):
-        from noisebudget.config import FrontEndConfig
-        from train.vad_model import VADArch
-        from train.vad_train import TrainSettings
+    def __post_init__(self) -> None:
+        if any(getattr(self, k) is None for k in _FROM_CONFIG):
+            d = default_settings()
+            src = {"epochs": d.epochs, "channels": list(d.arch.channels), "dilations": list(d.arch.dilations),
+                   "batch_size": d.batch_size, "crop_seconds": d.crop_seconds, "crops_per_epoch": d.crops_per_epoch,
+                   "patience": d.patience, "round_to": d.round_to, "ema_alpha": d.arch.ema_alpha}
+            for k in _FROM_CONFIG:
+                if getattr(self, k) is None:
+                    setattr(self, k, src[k])
 
-        return TrainSettings(
-            arch=VADArch(n_mels=40, channels=list(self.channels), dilations=list(self.dilations),
-                         ema_alpha=self.ema_alpha),
-            epochs=self.epochs, batch_size=self.batch_size, crop_seconds=self.crop_seconds,
-            crops_per_epoch=self.crops_per_epoch, patience=self.patience, round_to=self.round_to, seed=seed,
-            device="cpu", threads=1, frontend=asdict(FrontEndConfig()),
-        )
+    def settings(self, seed: int):
+        from dataclasses import replace
+
+        base = default_settings()
+        arch = replace(base.arch, channels=list(self.channels), dilations=list(self.dilations),
+                       ema_alpha=float(self.ema_alpha))
+        return replace(base, arch=arch, epochs=int(self.epochs), batch_size=int(self.batch_size),
+                       crop_seconds=float(self.crop_seconds), crops_per_epoch=int(self.crops_per_epoch),
+                       patience=int(self.patience), round_to=int(self.round_to), seed=int(seed), device="cpu",
+                       threads=1)
 
 
 def quick_spec(corpus: str, out: str) -> SweepSpec:
@@ -274,6 +304,21 @@ def pending_jobs(spec: SweepSpec) -> tuple[list[tuple[str, int]], list[tuple[str
     return pre, jobs
 
 
+def schedule(pre: list[tuple[str, int]], jobs: list[tuple[str, int, int]]) -> list[tuple]:
+    """Execution order: seed by seed (so a partial sweep has complete seeds), each seed's pretraining first,
+    then its jobs by budget. Items: ("pre", kind, seed) or ("job", method, budget, seed)."""
+    seeds = sorted({s for _, s in pre} | {s for _, _, s in jobs})
+    order: list[tuple] = []
+    for sd in seeds:
+        order += [("pre", k, s) for k, s in pre if s == sd]
+        order += [("job", m, b, s) for m, b, s in jobs if s == sd]
+    return order
+
+
+def _ready(item: tuple, pre_left: set[tuple[str, int]]) -> bool:
+    return item[0] == "pre" or (PRETRAIN_OF.get(item[1]), item[3]) not in pre_left
+
+
 def run_sweep(spec: SweepSpec, *, workers: int = 1, ray_address: str | None = None, log=print) -> list[dict]:
     from train.atomic import atomic_write_json
 
@@ -285,49 +330,74 @@ def run_sweep(spec: SweepSpec, *, workers: int = 1, ray_address: str | None = No
         + (f", ray={ray_address}" if ray_address else ""))
     spec_d = asdict(spec)
     t0 = time.perf_counter()
+    order = schedule(pre, jobs)
     if ray_address:
-        _run_ray(spec_d, pre, jobs, workers, ray_address, log)
+        _run_ray(spec_d, order, workers, ray_address, log)
     elif workers <= 1:
-        for k, s in pre:
-            run_pretrain(spec_d, k, s)
-        for m, b, s in jobs:
-            rec = run_job(spec_d, m, b, s)
-            _write_result(spec.out, rec)
-            log(_line(rec, t0))
+        for item in order:
+            _done(spec_d, item, run_pretrain(spec_d, *item[1:]) if item[0] == "pre" else run_job(spec_d, *item[1:]),
+                  t0, log)
     else:
         import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor, as_completed
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-            for f in as_completed([ex.submit(run_pretrain, spec_d, k, s) for k, s in pre]):
-                log(f"pretrained {f.result()} ({time.perf_counter() - t0:.0f} s)")
-            futs = [ex.submit(run_job, spec_d, m, b, s) for m, b, s in jobs]
-            for f in as_completed(futs):
-                rec = f.result()
-                _write_result(spec.out, rec)
-                log(_line(rec, t0))
+            def submit(item):
+                return ex.submit(run_pretrain if item[0] == "pre" else run_job, spec_d, *item[1:])
+
+            _drive(order, workers, submit, lambda fs: wait(fs, return_when=FIRST_COMPLETED)[0],
+                   lambda f: f.result(), spec_d, t0, log)
     return load_results(spec.out)
 
 
-def _run_ray(spec_d, pre, jobs, workers: int, address: str, log) -> None:
+def _drive(order, workers, submit, wait_any, result, spec_d, t0, log) -> None:
+    """At most `workers` tasks in flight; the next one is the first in `order` whose pretraining is done."""
+    todo = list(order)
+    pre_left = {(it[1], it[2]) for it in todo if it[0] == "pre"}
+    running: dict[Any, tuple] = {}
+    while todo or running:
+        while len(running) < workers:
+            nxt = next((it for it in todo if _ready(it, pre_left)), None)
+            if nxt is None:
+                break
+            todo.remove(nxt)
+            running[submit(nxt)] = nxt
+        if not running:
+            raise RuntimeError(f"pareto: nothing can run; waiting on {sorted(pre_left)}")
+        for f in wait_any(list(running)):
+            item = running.pop(f)
+            _done(spec_d, item, result(f), t0, log)
+            if item[0] == "pre":
+                pre_left.discard((item[1], item[2]))
+
+
+def _done(spec_d: dict[str, Any], item: tuple, res: Any, t0: float, log) -> None:
+    if item[0] == "pre":
+        log(f"pretrained {res} ({time.perf_counter() - t0:.0f} s)")
+    else:
+        _write_result(spec_d["out"], res)
+        log(_line(res, t0))
+
+
+def _run_ray(spec_d, order, workers: int, address: str, log) -> None:
     import ray
 
     env = {"env_vars": {"PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}}
     if address == "local":
         ray.init(num_cpus=max(1, workers), include_dashboard=False, runtime_env=env, log_to_driver=False)
+        slots = max(1, workers)
     else:
         ray.init(address=address, runtime_env=env, log_to_driver=False)
+        slots = max(1, int(ray.cluster_resources().get("CPU", workers)))
     try:
         t0 = time.perf_counter()
         rpre = ray.remote(num_cpus=1)(run_pretrain)
-        ray.get([rpre.remote(spec_d, k, s) for k, s in pre])
         rjob = ray.remote(num_cpus=1)(run_job)
-        refs = [rjob.remote(spec_d, m, b, s) for m, b, s in jobs]
-        while refs:
-            done, refs = ray.wait(refs, num_returns=1)
-            rec = ray.get(done[0])
-            _write_result(spec_d["out"], rec)
-            log(_line(rec, t0))
+
+        def submit(item):
+            return (rpre if item[0] == "pre" else rjob).remote(spec_d, *item[1:])
+
+        _drive(order, slots, submit, lambda refs: ray.wait(refs, num_returns=1)[0], ray.get, spec_d, t0, log)
     finally:
         ray.shutdown()
 
@@ -459,7 +529,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budgets", type=_ints, help="MACs per hop, comma separated (default 2000,5000,20000,80000)")
     ap.add_argument("--seeds", type=_ints, help="comma separated (default 0,1,2)")
     ap.add_argument("--methods", help=f"comma separated subset of {','.join(METHODS)}")
-    ap.add_argument("--epochs", type=int, help="total epochs per method (default 14)")
+    ap.add_argument("--epochs", type=int, help="total epochs per method (default: train.epochs of default.toml)")
+    ap.add_argument("--ema-alpha", type=float, help="input stage (default: model.ema_alpha of default.toml; 0 = off)")
+    ap.add_argument("--batch-size", type=int, help="crops per batch (default: train.batch_size of default.toml)")
     ap.add_argument("--crops-per-epoch", type=int, help="0 = one pass over the training audio")
     ap.add_argument("--eval-clips", type=int, help="test clips for the int8 AUC (default 16)")
     ap.add_argument("--no-convert", action="store_true", help="skip the TFLite export (no deployed MACs)")
@@ -492,6 +564,10 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"unknown method(s) {bad}; choose from {METHODS}")
     if a.epochs:
         spec.epochs = a.epochs
+    if a.ema_alpha is not None:
+        spec.ema_alpha = a.ema_alpha
+    if a.batch_size:
+        spec.batch_size = a.batch_size
     if a.crops_per_epoch is not None:
         spec.crops_per_epoch = a.crops_per_epoch
     if a.eval_clips:

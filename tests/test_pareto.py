@@ -69,3 +69,64 @@ def test_quick_on_local_ray(corpus, tmp_path):
     for k in keys:
         r = json.loads((out / "results" / f"{k}.json").read_text())
         assert r["macs_torch"] <= 2000 and r["macs_tflite"] is None  # --no-convert: no deployed MACs claimed
+
+
+def _pareto():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("pareto_under_test", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["pareto_under_test"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_sweep_trains_with_the_default_recipe():
+    """Every method of the sweep trains with the settings of `noisebudget train` (default.toml): input stage
+    (EMA), epochs, batch, crops, lr, snap/anneal, dual ascent; only seed, device and threads are the sweep's."""
+    from dataclasses import replace
+
+    from noisebudget.config import default_config
+    from noisebudget.pipeline import settings_from_config
+
+    p = _pareto()
+    want = settings_from_config(default_config())
+    got = p.SweepSpec(corpus="c", out="o").settings(2)
+    assert got == replace(want, seed=2, device="cpu", threads=1)
+    assert got.arch.ema_alpha > 0 and got.epochs == want.epochs
+    # a stated deviation applies to every method at once and is recorded in the spec
+    dev = p.SweepSpec(corpus="c", out="o", epochs=8, ema_alpha=0.0).settings(0)
+    assert dev.epochs == 8 and dev.arch.ema_alpha == 0.0 and dev.lr == want.lr
+
+
+def test_schedule_runs_seed_by_seed_and_waits_for_pretraining():
+    p = _pareto()
+    pre = [("dense", 0), ("slimming", 0), ("dense", 1)]
+    jobs = [(m, b, s) for s in (0, 1) for b in (2000, 5000) for m in ("noise", "l1", "slimming")]
+    jobs = [j for j in jobs if not (j[0] == "slimming" and j[2] == 1)]
+    order = p.schedule(pre, jobs)
+    assert order[:2] == [("pre", "dense", 0), ("pre", "slimming", 0)]
+    assert [it[-1] for it in order] == sorted(it[-1] for it in order)  # seed 0 completely before seed 1
+    # two workers, tasks finish in submission order: no job starts before its pretraining has finished
+    started, finished = [], set()
+
+    def submit(item):
+        started.append(item)
+        if item[0] == "job" and item[1] in p.PRETRAIN_OF:
+            assert (p.PRETRAIN_OF[item[1]], item[3]) in finished, item
+        return item
+
+    def wait_any(running):
+        return [running[0]]
+
+    def result(item):
+        if item[0] == "pre":
+            finished.add((item[1], item[2]))
+            return f"{item[1]}-s{item[2]}"
+        return {"method": item[1], "budget": item[2], "seed": item[3]}
+
+    written = []
+    p._write_result = lambda out, rec: written.append(rec)
+    p._line = lambda rec, t0: "line"
+    p._drive(order, 2, submit, wait_any, result, {"out": "unused"}, 0.0, lambda s: None)
+    assert sorted(started) == sorted(order) and len(written) == len(jobs)

@@ -235,3 +235,23 @@ def test_run_command_runs_the_pipeline_and_prints_the_summary(in_workdir, capsys
     assert "of budget" in printed and "mel bands" in printed and "AUC" in printed and "verdict" in printed
     run = load_run(out)
     assert 0.9 * 900 <= run.cost["macs_per_hop"] <= 900 and run.metrics["epochs_run"] == 2
+
+
+def test_floor_multiplier_rises_below_the_band_and_falls_above():
+    """`dual_floor` (opt-in lower side of the budget band): the multiplier grows while the soft cost is below
+    floor * aim * budget, unwinds faster above it, never goes negative."""
+    from train.budget import BudgetConstraint
+    from train.vad_train import TrainSettings, _floor_step
+
+    assert TrainSettings().dual_floor == 0.0  # off by default: the default recipe is unchanged
+    c = BudgetConstraint(1000.0, dual_lr=0.05, target=0.97)
+    m = 0.0
+    for _ in range(10):
+        m = _floor_step(m, c, 300.0, 0.9, 4.0)
+    assert m > 0.2
+    up = m
+    m = _floor_step(m, c, 950.0, 0.9, 4.0)
+    assert up - m > 4 * 0.05 * 0.05  # above the floor it falls `down` times faster
+    for _ in range(100):
+        m = _floor_step(m, c, 2000.0, 0.9, 4.0)
+    assert m == 0.0

@@ -70,6 +70,10 @@ class TrainSettings:
     dual_lr: float = 0.05
     dual_down: float = 4.0
     aim: float = 0.97
+    # lower side of the budget band: a second multiplier (>= 0, same dual_lr) rewards soft MACs while they are
+    # below floor * aim * (annealed) budget, so widths that overshot below the budget grow back instead of
+    # waiting for the snap; 0 = off (one-sided constraint)
+    dual_floor: float = 0.0
     snap_at: float = 0.6
     anneal: float = 0.6
     frontend: dict[str, Any] = field(default_factory=dict)  # FrontEndSpec fields (recorded in the model)
@@ -456,6 +460,7 @@ def train_vad(
         "history": [],
         "elapsed": 0.0,
         "done": False,
+        "floor_mult": 0.0,
     }
     ckpt_path = out_dir / CHECKPOINT
     if resume:
@@ -543,6 +548,8 @@ def train_vad(
                 constraint.budget = _anneal_budget(st["step"], anneal_steps, float(full_macs), float(budget))
                 soft = model.soft_macs()
                 loss = loss + constraint.penalty(soft)
+                if st.get("floor_mult", 0.0) > 0:
+                    loss = loss - st["floor_mult"] * (soft / constraint.budget)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -551,6 +558,9 @@ def train_vad(
 
                 project_widths(model)
                 _dual_step(constraint, float(soft.detach()), settings.dual_down)
+                if settings.dual_floor > 0:
+                    st["floor_mult"] = _floor_step(st.get("floor_mult", 0.0), constraint, float(soft.detach()),
+                                                   settings.dual_floor, settings.dual_down)
             st["step"] += 1
             losses.append(float(task.detach()))  # this rank's estimate of the global frame mean
             if bar is not None:
@@ -655,6 +665,17 @@ def _dual_step(constraint: Any, cost: float, down: float) -> None:
     if cost < aim_cost and constraint.mode == "dual":
         cost = aim_cost - down * (aim_cost - cost)
     constraint.update(cost)
+
+
+def _floor_step(mult: float, constraint: Any, cost: float, floor: float, down: float) -> float:
+    """Dual ascent of the lower-bound multiplier: rises (at dual_lr) while the soft cost is below
+    floor * aim * budget, falls `down` times faster above it (mirror of `_dual_step`), clipped like the upper."""
+    lo = floor * constraint.target * constraint.budget
+    v = 1.0 - cost / lo
+    if v < 0:
+        v *= down
+    v = max(-constraint.max_violation, min(constraint.max_violation, v))
+    return max(0.0, mult + constraint.dual_lr * v)
 
 
 def _noise_seed(seed: int, epoch: int, g: int) -> int:
