@@ -116,18 +116,22 @@ def default_config() -> RunConfig:
     return RunConfig()
 
 
-def load_config(path: str | Path | None = None) -> RunConfig:
-    """Read a TOML run config; missing keys take the defaults, unknown keys raise `UsageError`."""
-    if path is None:
-        return default_config()
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A config file's table; a missing file or bad TOML raises `UsageError` naming the file."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise UsageError(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"config file {path} is not valid TOML: {e}") from None
-    return config_from_dict(data, source=str(path))
+
+
+def load_config(path: str | Path | None = None) -> RunConfig:
+    """Read a TOML run config; missing keys take the defaults, unknown keys raise `UsageError`."""
+    if path is None:
+        return default_config()
+    return config_from_dict(read_toml(path), source=str(path))
 
 
 def config_from_dict(data: dict[str, Any], *, source: str = "config") -> RunConfig:

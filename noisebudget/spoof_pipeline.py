@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from noisebudget.config import FrontEndConfig, _build
+from noisebudget.config import FrontEndConfig, _build, read_toml
 from noisebudget.pipeline import Budget
 from train.errors import DataError, UsageError
 
@@ -113,14 +113,7 @@ def spoof_config_from_dict(data: dict[str, Any], *, source: str = "config") -> S
 def load_spoof_config(path: str | Path | None = None) -> SpoofRunConfig:
     if path is None:
         return SpoofRunConfig()
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"config file {path} does not exist") from None
-    except tomllib.TOMLDecodeError as e:
-        raise UsageError(f"config file {path} is not valid TOML: {e}") from None
-    return spoof_config_from_dict(data, source=str(path))
+    return spoof_config_from_dict(read_toml(path), source=str(path))
 
 
 def dump_spoof_config(cfg: SpoofRunConfig) -> str:
