@@ -342,3 +342,65 @@ def test_equaliser_is_flat_at_zero_gain_and_linear():
     assert np.allclose(equalise(x, flat), x, atol=1e-5)
     eq = {"tilt": 2.0, "bumps": [[2000.0, 0.5, 3.0]]}
     assert np.allclose(equalise(2 * x, eq), 2 * equalise(x, eq), atol=1e-5)
+
+
+# ---------------------------------------------------------------- no source file dominates a split
+
+MAX_SOURCE_SHARE = 0.10  # of a split's bona fide utterances, by the utterance's first source piece
+
+
+def _max_source_share(rows: list[dict], split: str) -> tuple[int, int]:
+    """(utterances of the most used source, bona fide utterances) in one split."""
+    from collections import Counter
+
+    bona = [r["source"] for r in rows if r["split"] == split and r["label"] == "bonafide"]
+    return max(Counter(bona).values(), default=0), len(bona)
+
+
+def test_built_corpus_no_source_dominates_bonafide(corpus):
+    rows = [json.loads(line) for line in (corpus / "manifest.jsonl").read_text().splitlines()]
+    for split in ("train", "dev", "test"):
+        top, n = _max_source_share(rows, split)
+        # a 1-minute corpus has a handful of bona fide utterances per split: there the bound is "no file twice"
+        # below 20 utterances, and 10 % above
+        bound = 1 if n < 20 else MAX_SOURCE_SHARE * n
+        assert n > 0 and top <= bound, (split, top, n)
+
+
+def test_crop_budget_keeps_one_short_clip_from_dominating_a_split():
+    """The 120-min plan on pools shaped like the Debian sources: the test split once took 31 % of its bona fide
+    utterances from one 2.4 s clip that was a category (pocketsphinx) of its own."""
+    from train.data.build import _Item, _Pool
+    from train.data.spoof_build import assign_sources
+
+    rng = np.random.default_rng(0)
+
+    def files(group: str, cat: str, k: int, sr: int, secs: tuple[float, float]) -> list[_Item]:
+        return [_Item(f"{group}/{i}", group, int(rng.uniform(*secs) * 16000), sr, cat) for i in range(k)]
+
+    real = {split: _Pool(files(f"asterisk:{split}", "asterisk", 400, 8000, (0.5, 3.0))
+                         + [it for lang in ("a", "b", "c") for it in files(f"klettres:{split}{lang}", "klettres", 50,
+                                                                            22050, (0.3, 1.2))]
+                         + [_Item(f"pocketsphinx/{split}/one.raw", f"pocketsphinx:{split}", 38400, 16000,
+                                  "pocketsphinx")])
+            for split in ("train", "dev", "test")}
+    tts = {split: {a: _Pool([_Item(f"{a}/{split}/{i}", f"{a}:{split}{i % 3}", 32000, 16000, a) for i in range(20)])
+                   for a in A.TTS_ATTACKS} for split in real}
+    cfg = SpoofConfig(minutes=60.0, seed=1)
+    skel = plan_skeleton(cfg, list(A.ATTACKS), dict.fromkeys(real, True))
+    paths = {it.id: "x" for pool in [*real.values(), *(p for d in tts.values() for p in d.values())]
+             for it in pool.items}
+    plans = assign_sources(cfg, skel, real, tts, paths)
+    assert plans == assign_sources(cfg, skel, real, tts, paths)  # deterministic
+    for split in real:
+        top, n = _max_source_share(plans, split)
+        assert n >= 60 and top <= MAX_SOURCE_SHARE * n, (split, top, n)
+        # the clip gets about its share of the wide-band audio budget (~2 %), not its category's (~20-50 %)
+        one = sum(p["source"] == f"pocketsphinx/{split}/one.raw" for p in plans if p["split"] == split
+                  and p["label"] == "bonafide")
+        assert one <= max(2, 0.04 * n), (split, one, n)
+        # the speaker of a real-source utterance is the group of every piece (speaker-disjoint splits hold)
+        for p in plans:
+            if p["split"] == split and p["attack"] not in A.TTS_ATTACKS:
+                assert all(sid.rsplit("/", 1)[0] == p["speaker"] or sid.startswith("pocketsphinx/")
+                           for sid, _ in p["pieces"])

@@ -26,6 +26,11 @@ Protocol
   Duration, band and gain come from a randomly shifted low-discrepancy (Halton) sequence per (split, attack)
   stream, so their distributions match between classes and attacks closely even in small corpora; EQ, floor
   and attack parameters are seeded iid draws.
+- No dominant source: real source files are drawn under a crop budget (`CropBudget`): per split, a file gives
+  at most one chain piece per second of its audio (1-4) per round, groups with budget left are drawn by category
+  weight (down-weighted when the category holds little audio) and the square root of their budget left; a
+  new round starts when the pool is spent. So a short clip that is a category of its own cannot supply a large
+  share of a split (before: one 2.4 s clip was 31 % of the 120-min test bona fide side).
 """
 
 from __future__ import annotations
@@ -42,7 +47,18 @@ import numpy as np
 from train.atomic import atomic_path, atomic_write_json, atomic_write_text
 from train.data import spoof_attacks as attacks_mod
 from train.data.audio_io import SR, resample, wav_bytes
-from train.data.build import BANDS_HI, CACHE_VERSION, Prepared, _Item, _pmap, _Pool, _sample_group_first, _store, _trim
+from train.data.build import (
+    BANDS_HI,
+    CACHE_VERSION,
+    CATEGORY_WEIGHTS,
+    Prepared,
+    _Item,
+    _pmap,
+    _Pool,
+    _sample_group_first,
+    _store,
+    _trim,
+)
 from train.data.build import prepare as prepare_file
 from train.data.labels import HOP, speech_labels
 from train.data.mix import band_limit, load_prepared
@@ -54,6 +70,10 @@ from train.errors import DataError, UsageError
 SPLIT_TARGET_SPOOF = {"train": 0.6, "dev": 0.15, "test": 0.25}
 NARROW_MAX_HZ = 4000.0
 FLOOR_MIN_DBFS = -78.0  # RMS of the noise floor at the output, at least (~4 LSB of PCM16)
+# crop budget of a real source file (CropBudget): one piece per BUDGET_UNIT_S s of audio, 1..BUDGET_CAP per round
+BUDGET_UNIT_S = 1.0
+BUDGET_CAP = 4
+BUDGET_REF_UNITS = 24.0
 
 
 @dataclass
@@ -179,11 +199,13 @@ def plan_skeleton(cfg: SpoofConfig, attacks: list[str], wide_ok: dict[str, bool]
     return out
 
 
-def _chain(rng: np.random.Generator, pool: _Pool, group: str, n_min: int) -> tuple[list[list], int]:
-    """Pieces [source id, offset] of one group laid end to end with 50-400 ms gaps until >= n_min samples."""
+def _chain(rng: np.random.Generator, pool: _Pool, group: str, n_min: int,
+           budget: CropBudget | None = None) -> tuple[list[list], int]:
+    """Pieces [source id, offset] of one group laid end to end with 50-400 ms gaps until >= n_min samples
+    (files drawn within the group's crop budget if `budget` is given)."""
     pieces, t = [], 0
     for _ in range(40):
-        sid, _, ln, _, _ = pool.draw(rng, [group])
+        sid, _, ln, _, _ = budget.draw_file(rng, pool, group) if budget is not None else pool.draw(rng, [group])
         pieces.append([sid, t])
         t += ln
         if t >= n_min:
@@ -192,23 +214,75 @@ def _chain(rng: np.random.Generator, pool: _Pool, group: str, n_min: int) -> tup
     return pieces, t
 
 
+class CropBudget:
+    """How often each real source file of one split may be used (chain pieces), so that no file dominates it.
+
+    A file's budget per round is one piece per BUDGET_UNIT_S seconds of its trimmed audio, at least 1 and at most
+    BUDGET_CAP; when every file of a pool is spent, all budgets of that pool grow by another round. Groups
+    (speakers) are drawn as in `_Pool.pick_groups` (category weights, then groups) but only among groups with
+    budget left, each weighted by the square root of its budget left, and a category holding little audio (less
+    than BUDGET_REF_UNITS pieces left) is down-weighted in proportion: one short clip that is a category of its
+    own (pocketsphinx/tidigits in test) no longer receives the whole category's share.
+    """
+
+    def __init__(self) -> None:
+        self.used: dict[str, int] = {}
+        self.rounds: dict[int, int] = {}
+
+    @staticmethod
+    def base(it: _Item) -> int:
+        return int(min(BUDGET_CAP, max(1, int(np.ceil(it.n / SR / BUDGET_UNIT_S - 1e-9)))))
+
+    def left(self, pool: _Pool, i: int) -> int:
+        it = pool.items[i]
+        return self.base(it) * self.rounds.setdefault(id(pool), 1) - self.used.get(it.id, 0)
+
+    def pick_group(self, rng: np.random.Generator, pool: _Pool) -> str:
+        while True:
+            left = {g: sum(max(self.left(pool, i), 0) for i in idx) for g, idx in pool.by_group.items()}
+            live = {c: [g for g in gs if left[g] > 0] for c, gs in pool.cat_groups.items()}
+            cats = sorted(c for c, gs in live.items() if gs)
+            if cats:
+                break
+            self.rounds[id(pool)] += 1
+        cw = np.array([CATEGORY_WEIGHTS.get(c, 1.0) * min(1.0, sum(left[g] for g in live[c]) / BUDGET_REF_UNITS)
+                       for c in cats])
+        groups = live[cats[int(rng.choice(len(cats), p=cw / cw.sum()))]]
+        w = np.sqrt([left[g] for g in groups])
+        return groups[int(rng.choice(len(groups), p=w / w.sum()))]
+
+    def draw_file(self, rng: np.random.Generator, pool: _Pool, group: str) -> _Item:
+        idx = pool.by_group[group]
+        w = np.array([max(self.left(pool, i), 0) for i in idx], dtype=np.float64)
+        if w.sum() <= 0:  # the group ran out in the middle of a chain: any of its files
+            w = np.ones(len(idx))
+        it = pool.items[idx[int(rng.choice(len(idx), p=w / w.sum()))]]
+        self.used[it.id] = self.used.get(it.id, 0) + 1
+        return it
+
+
 def assign_sources(cfg: SpoofConfig, skel: list[dict], real: dict[str, _Pool], tts: dict[str, dict[str, _Pool]],
                    paths: dict[str, str]) -> list[dict]:
     rng = np.random.default_rng([cfg.seed, 12])
     ctx = SR // 10
     plans = []
+    budgets = {s: CropBudget() for s in SPLITS}  # real sources: one budget per split (wide and all bands share it)
+    wide_pools = {s: pool.subset(16000) for s, pool in real.items()}
     for i, p in enumerate(skel):
         wide = p["band_hz"][1] > NARROW_MAX_HZ
+        budget = None
         if p["attack"] in attacks_mod.TTS_ATTACKS:
             pool = tts[p["split"]].get(p["attack"])
             if not pool:
                 raise DataError(f"no {p['attack']} voice rendered for split {p['split']!r}")
+            group = pool.pick_groups(rng, 1)[0]
         else:
-            pool = real[p["split"]].subset(16000) if wide else real[p["split"]]
+            pool = wide_pools[p["split"]] if wide else real[p["split"]]
             if not pool:
                 raise DataError(f"no real speech source for split {p['split']!r} (wide band: {wide})")
-        group = pool.pick_groups(rng, 1)[0]
-        pieces, total = _chain(rng, pool, group, p["n"] + 2 * ctx)
+            budget = budgets[p["split"]]
+            group = budget.pick_group(rng, pool)
+        pieces, total = _chain(rng, pool, group, p["n"] + 2 * ctx, budget)
         start = int(rng.integers(0, max(total - p["n"], 0) // HOP + 1)) * HOP
         q = dict(p)
         q.update({
