@@ -109,23 +109,10 @@ def build_keras(model: SpoofCNN):  # -> tf.keras.Model
 
 def to_tflite(kmodel, samples: np.ndarray | None) -> bytes:
     """float32 TFLite, or full-integer int8 (per-channel, int8 in/out) calibrated on `samples` [N, T, K]."""
-    import tensorflow as tf
+    from convert.tflite_export import to_tflite as convert_keras
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(kmodel)
-    if samples is not None:
-        def rep():
-            for s in samples:
-                yield [s[None].astype(np.float32)]
-
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = rep
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-        conv.inference_input_type = tf.int8
-        conv.inference_output_type = tf.int8
-    try:
-        return bytes(conv.convert())
-    except Exception as e:  # the converter raises many types; name the stage
-        raise ConversionError(f"TFLiteConverter failed on the spoof model: {e}") from e
+    reps = None if samples is None else [[s[None].astype(np.float32)] for s in samples]
+    return convert_keras(kmodel, reps)
 
 
 class _Core(torch.nn.Module):

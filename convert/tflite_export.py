@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -60,15 +61,16 @@ def _quiet_tf() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
-def to_tflite(kmodel, samples: list[dict[str, np.ndarray]] | None) -> bytes:
-    """Convert the Keras step model: int8 full-integer when `samples` is given, else float32."""
+def to_tflite(kmodel, samples: list[Any] | None) -> bytes:
+    """Convert a Keras model: int8 full-integer (per-channel, int8 in/out) calibrated on `samples` (each one
+    representative-dataset item: a dict by input name or a list of input arrays) when given, else float32."""
     _quiet_tf()
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(kmodel)
     if samples is not None:
 
-        def rep() -> Iterator[dict[str, np.ndarray]]:
+        def rep() -> Iterator[Any]:
             yield from samples
 
         conv.optimizations = [tf.lite.Optimize.DEFAULT]
