@@ -25,6 +25,7 @@ Every malformed line or missing audio file is a DataError naming the file and li
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,20 +116,24 @@ class CmTrial:
     line: int
 
 
+def _fields(path: Path, what: str) -> Iterator[tuple[int, str, list[str]]]:
+    """(line number, "file:line", whitespace-split fields) of every non-blank line of a protocol/key/score file."""
+    if not path.is_file():
+        raise DataError(f"{path}: {what} file is missing")
+    for n, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+        tok = raw.split()
+        if tok:
+            yield n, f"{path}:{n}", tok
+
+
 def parse_cm_protocol(path: str | Path) -> list[CmTrial]:
     """ASVspoof 2019 CM protocol lines `speaker file - system key`. DataError names file:line."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: CM protocol file is missing")
     out = []
-    for n, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        tok = raw.split()
-        if not tok:
-            continue
-        where = f"{path}:{n}"
+    for n, where, tok in _fields(path, "CM protocol"):
         if len(tok) != 5:
             raise DataError(f"{where}: expected 5 fields 'speaker file - system_id bonafide|spoof', "
-                            f"got {len(tok)}: {raw.strip()[:80]!r}")
+                            f"got {len(tok)}: {' '.join(tok)[:80]!r}")
         spk, fid, _, system, key = tok
         if key not in ("bonafide", "spoof"):
             raise DataError(f"{where}: key must be 'bonafide' or 'spoof', got {key!r}")
@@ -189,16 +194,10 @@ def asv_scores_path_2019(root: str | Path, part: str) -> Path | None:
 def parse_asv_scores(path: str | Path) -> dict[str, np.ndarray]:
     """ASV score file -> {"target": scores, "nontarget": scores, "spoof": scores} (float64 arrays)."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: ASV score file is missing")
     got: dict[str, list[float]] = {k: [] for k in ASV_KEYS}
-    for n, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        tok = raw.split()
-        if not tok:
-            continue
-        where = f"{path}:{n}"
+    for _n, where, tok in _fields(path, "ASV score"):
         if len(tok) < 3:
-            raise DataError(f"{where}: expected 'speaker target|nontarget|spoof score', got {raw.strip()[:80]!r}")
+            raise DataError(f"{where}: expected 'speaker target|nontarget|spoof score', got {' '.join(tok)[:80]!r}")
         key, val = tok[-2], tok[-1]
         if key not in ASV_KEYS:
             raise DataError(f"{where}: key must be one of {ASV_KEYS}, got {key!r}")
@@ -229,18 +228,12 @@ def load_asv_scores_2019(root: str | Path, part: str = "eval") -> dict[str, np.n
 def parse_trial_metadata(path: str | Path, track: str) -> list[tuple[int, list[str]]]:
     """(line number, fields) of a 2021 `trial_metadata.txt` (LA: 8 fields, DF: >= 8). DataError on bad lines."""
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: trial metadata file is missing")
     out = []
-    for n, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        tok = raw.split()
-        if not tok:
-            continue
-        where = f"{path}:{n}"
+    for n, where, tok in _fields(path, "trial metadata"):
         if len(tok) < 8:
             layout = ("speaker file codec transmission attack key trim subset" if track == "LA"
                       else "speaker file codec source attack key trim subset vocoder ...")
-            raise DataError(f"{where}: expected >= 8 fields '{layout}', got {len(tok)}: {raw.strip()[:80]!r}")
+            raise DataError(f"{where}: expected >= 8 fields '{layout}', got {len(tok)}: {' '.join(tok)[:80]!r}")
         if tok[5] not in ("bonafide", "spoof"):
             raise DataError(f"{where}: key (6th field) must be 'bonafide' or 'spoof', got {tok[5]!r}")
         if tok[5] == "spoof" and tok[4] == "-":
