@@ -56,12 +56,12 @@ def _settings(args: argparse.Namespace, method: str, seed: int):
 
 
 def recipe(args: argparse.Namespace, method: str, seed: int) -> str:
-    """Digest of everything a job's result depends on except the budget (settings + corpus): a job file is reused
-    on a rerun only if its recipe matches (a changed default recipe reruns every job)."""
+    """Digest of everything a job's result depends on except the budget (settings + corpus content): a job file is
+    reused on a rerun only if its recipe matches (a changed default recipe or a rebuilt corpus reruns every job)."""
     import dataclasses
     import hashlib
 
-    blob = json.dumps({"settings": dataclasses.asdict(_settings(args, method, seed)), "corpus": str(args.corpus)},
+    blob = json.dumps({"settings": dataclasses.asdict(_settings(args, method, seed)), "corpus": args.corpus_digest},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     from noisebudget.spoof_pipeline import SpoofRunConfig, resolve_spoof_corpus
     from train.atomic import atomic_write_json, atomic_write_text
     from train.frontend import FrontEndSpec
-    from train.spoof_train import load_spoof_splits
+    from train.spoof_train import corpus_digest, load_spoof_splits
 
     torch.set_num_threads(1)
     args.epochs = args.epochs or (4 if args.quick else 30)
@@ -210,6 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown method(s) {bad}; known: {', '.join(METHODS)}")
     if args.corpus is None:
         args.corpus = str(resolve_spoof_corpus(SpoofRunConfig()))
+    args.corpus_digest = corpus_digest(args.corpus)
     out = Path(args.out)
     (out / "jobs").mkdir(parents=True, exist_ok=True)
     spec = FrontEndSpec.from_dict(_settings(args, "noise", 0).frontend)  # the spoof task's front end

@@ -170,3 +170,17 @@ def test_c_frontend_computes_the_linear_filterbank_like_numpy(tmp_path):
     ref = features_numpy(pcm.astype(np.float64) / 32768.0, spec)
     assert c.shape == ref.shape
     assert np.max(np.abs(c - ref)) < TOL_ABS
+
+
+def test_corpus_digest_follows_content_not_path(tmp_path):
+    import shutil
+
+    from tests.spoof_tiny_corpus import make_tiny_spoof_corpus
+    from train.spoof_train import corpus_digest
+
+    a = make_tiny_spoof_corpus(tmp_path / "a", per_split={"train": 4, "dev": 2, "test": 2})
+    d0 = corpus_digest(a)
+    assert corpus_digest(a) == d0
+    shutil.rmtree(a)  # rebuilt at the same path with other content: a new digest (the benchmark's jobs rerun)
+    make_tiny_spoof_corpus(a, seed=1, per_split={"train": 4, "dev": 2, "test": 2})
+    assert corpus_digest(a) != d0

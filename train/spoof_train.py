@@ -111,6 +111,19 @@ def _cache_key(root: Path, spec: Any, utts: list[Any]) -> str:
     return h.hexdigest()[:20]
 
 
+def corpus_digest(root: str | Path) -> str:
+    """Digest of a spoof corpus / ASVspoof root's content as the loader sees it (utterance ids, labels, attacks,
+    splits, audio paths with size and mtime): a rebuilt corpus at the same path gets a new digest."""
+    from train.data.spoof import load_spoof
+
+    h = hashlib.sha256()
+    for u in load_spoof(Path(root)):
+        st = Path(u.audio).stat() if Path(u.audio).is_file() else None
+        h.update(f"{u.id}|{u.split}|{u.label}|{u.attack}|{u.audio}|{st.st_size if st else -1}|"
+                 f"{int(st.st_mtime) if st else -1}\n".encode())
+    return h.hexdigest()[:20]
+
+
 def load_spoof_splits(root: str | Path, spec: Any, splits=("train", "dev", "test"), *, progress: bool = True,
                       cache_dir: Path | None = FEATURE_CACHE) -> dict[str, SpoofSplit]:
     """Log-mel features of every utterance of `splits` (cached on disk). DataError names the folder when it is

@@ -15,7 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                      "(deterministic)")
     b.add_argument("--task", default="vad", choices=["vad", "spoof"],
                    help="vad (speech activity) or spoof (bona fide vs TTS/vocoded speech); default vad")
-    b.add_argument("--minutes", type=float, default=None, help="total corpus length (default 60 vad, 30 spoof)")
+    b.add_argument("--minutes", type=float, default=None, help="corpus minutes (as `run`: 60 vad, 120 spoof)")
     b.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     b.add_argument("--out", default=None, help="output folder (default .cache/corpus/<task>-<M>m-s<S>)")
     b.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
@@ -129,7 +129,9 @@ def _build_spoof(args: argparse.Namespace) -> int:
         kw["attacks"] = tuple(a for a in args.attacks.split(",") if a)
     import time
 
-    minutes = 30.0 if args.minutes is None else args.minutes
+    from noisebudget.spoof_pipeline import SpoofCorpusConfig
+
+    minutes = SpoofCorpusConfig().minutes if args.minutes is None else args.minutes
     t0 = time.time()
     out = build_spoof_corpus(args.out, minutes, args.seed, jobs=args.jobs, cache_dir=args.cache,
                              progress=not args.quiet, **kw)
