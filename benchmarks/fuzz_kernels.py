@@ -10,6 +10,7 @@ through one random one-op model.
     .venv/bin/python benchmarks/fuzz_kernels.py --cases 10000
     .venv/bin/python benchmarks/fuzz_kernels.py --cases 500 --kernels CONV_2D,MEAN --sanitize
     .venv/bin/python benchmarks/fuzz_kernels.py --cases 2000 --variant-cpu cortex-m4 --sanitize  # DSP variants
+    .venv/bin/python benchmarks/fuzz_kernels.py --cases 300 --variant-cpu cortex-m55   # MVE variants, on QEMU
 
 Prints a table (kernel, models, rejected models, cases, mismatches, seconds) and writes
 ``<out>/fuzz_kernels.json`` and ``<out>/fuzz_kernels.png`` (bar chart). Exit code 1 on any mismatch.
@@ -57,17 +58,46 @@ def discover_kernels() -> dict:
     return kh.REGISTRY
 
 
-def variant_driver(kspec, cpu: str, sanitize: bool, scratch: int, work: Path):
-    """A host driver of `kspec` compiled from the optimized variant sources of `cpu` (convert.kernel_variants;
-    the DSP files build on the host with C fallbacks of the intrinsics), or None if the op has no variant."""
+class QemuDriver:
+    """Runs C cases through the `cpu` variant of one kernel on the CPU's QEMU board: one firmware per batch
+    (tests/test_kernels_target.py's firmware: cases embedded as data, outputs printed in hex)."""
+
+    def __init__(self, kspec, cpu: str, scratch: int, work: Path):
+        self.kspec, self.cpu, self.scratch, self.work, self.n = kspec, cpu, scratch, work, 0
+
+    def run(self, cases: list) -> list[bytes]:
+        from convert import kernel_variants as kv
+        from convert.measure import build_elf, run_qemu
+        from tests import test_kernels_target as kt
+
+        self.n += 1
+        d = self.work / f"{self.kspec.key.lower()}_{self.cpu}_{self.n}"
+        d.mkdir(parents=True, exist_ok=True)
+        main, data = kt.firmware_source([(self.kspec.key, c, None) for c in cases], {self.kspec.key: self.kspec})
+        (d / "kt_main.c").write_text(main)
+        (d / "kt_cases.c").write_text(data)
+        srcs = [*kv.variant_sources(self.kspec.key, self.cpu), *kv.common_sources(self.cpu)]
+        elf = build_elf([d / "kt_main.c", d / "kt_cases.c", *srcs], kt.BOARDS[self.cpu], d / "build",
+                        include_dirs=kv.include_dirs(self.cpu), defines={"NB_KERNEL_SCRATCH_BYTES": self.scratch},
+                        opt="-O2", name="fuzz")
+        rr = run_qemu(elf, kt.BOARDS[self.cpu], count=False, timeout_s=300)
+        if rr.exit_code != 0:
+            raise RuntimeError(f"firmware exit code {rr.exit_code}: {rr.stdout[-500:]}{rr.stderr[-500:]}")
+        return kt.parse_outputs(rr.stdout, len(cases))
+
+
+def variant_driver(kspec, cpu: str, sanitize: bool, scratch: int, work: Path, qemu: bool = False):
+    """A driver of `kspec` compiled from the optimized variant sources of `cpu` (convert.kernel_variants), or
+    None if the op has no variant: on the host (the DSP files build there with C fallbacks of the
+    intrinsics), or with `qemu` (always for MVE: arm_mve.h is Arm-only) on the CPU's QEMU board."""
     from convert import kernel_variants as kv
     from tests import kernel_harness as kh
 
     if not kv.has_variant(kspec.key, cpu):
         return None
-    if kv.kind(cpu) == "mve":
-        raise SystemExit("MVE variants need arm_mve.h (Cortex-M55): tests/test_kernels_target.py runs them on QEMU")
     work.mkdir(parents=True, exist_ok=True)
+    if qemu or kv.kind(cpu) == "mve":
+        return QemuDriver(kspec, kv._cpu(cpu), scratch, work)
     drv_c = work / f"drv_{kspec.key.lower()}.c"
     drv_c.write_text(kh.driver_source(kspec.c_body, kspec.c_includes))
     exe = work / f"drv_{kspec.key.lower()}_{cpu}"
@@ -164,8 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sanitize", action="store_true", help="use the ASan/UBSan driver builds")
     ap.add_argument("--variant-cpu", default="", help="fuzz the optimized variants of this CPU instead of the "
-                    "portable kernels (cortex-m4 / cortex-m7: the DSP sources built for the host); only kernels "
-                    "with a variant (CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED) are run")
+                    "portable kernels (cortex-m4 / cortex-m7: the DSP sources built for the host; cortex-m55: "
+                    "the MVE sources on QEMU); only kernels with a variant (CONV_2D, DEPTHWISE_CONV_2D, "
+                    "FULLY_CONNECTED) are run")
+    ap.add_argument("--qemu", action="store_true", help="run --variant-cpu builds on the CPU's QEMU board (one "
+                    "firmware per model)")
     ap.add_argument("--scratch", type=int, default=16384, help="NB_KERNEL_SCRATCH_BYTES of --variant-cpu builds")
     ap.add_argument("--out", default=str(ROOT / "runs" / "fuzz_kernels"), help="output directory")
     args = ap.parse_args(argv)
@@ -186,7 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     drivers = {}
     if args.variant_cpu:
         for key in keys:
-            d = variant_driver(registry[key], args.variant_cpu, args.sanitize, args.scratch, out / "drivers")
+            d = variant_driver(registry[key], args.variant_cpu, args.sanitize, args.scratch, out / "drivers",
+                               qemu=args.qemu)
             if d is not None:
                 drivers[key] = d
         keys = list(drivers)

@@ -10,7 +10,9 @@ Classes (see `CLASSES`): load / store (single transfers), load_multiple / store_
 PUSH, POP, LDRD, STRD: `nregs` set), mul, mac (32-bit multiply-accumulate incl. DSP SMLAD/SMLAxy),
 mul_long / mac_long (64-bit results), divide, branch (incl. returns: POP/LDM/LDR to PC), barrier,
 fpu, fpu_mac, fpu_div, fpu_load / fpu_store (VLDR/VSTR; VLDM/VSTM/VPUSH/VPOP with nregs), mve,
-mve_load, mve_store, loop (Armv8.1-M WLS/DLS/LE), other (data processing, moves, IT, hints, system).
+mve_load, mve_store (contiguous vector loads/stores incl. VLD2x/VLD4x/VST2x/VST4x), mve_gather / mve_scatter
+(VLDR/VSTR with a vector of offsets or addresses: `nregs` = elements moved), loop (Armv8.1-M WLS/DLS/LE),
+other (data processing, moves, IT, hints, system).
 A branch's taken / not-taken outcome comes from the emulator (the next executed block).
 """
 
@@ -38,6 +40,8 @@ CLASSES = (
     "mve",
     "mve_load",
     "mve_store",
+    "mve_gather",
+    "mve_scatter",
     "loop",
     "other",
 )
@@ -177,7 +181,13 @@ def _classify_coproc(hw1: int, hw2: int) -> Insn:
         return Insn("mve")
     if coproc in (0b1110, 0b1111):  # MVE (Armv8.1-M) uses the coprocessor 14/15 encoding space
         if (hw1 & 0x0E00) == 0x0C00:  # load/store shape (VLDR*/VSTR*, VLD2x/VLD4x, VST2x/VST4x)
-            return Insn("mve_load" if hw1 & 0x0010 else "mve_store")
+            load = bool(hw1 & 0x0010)
+            if not hw1 & 0x0120 and not hw2 & 0x1000:  # P = W = 0, bit 12 clear: VLDR/VSTR [Rn, Qm] (offsets)
+                n = 16 >> ((hw2 >> 7) & 0x3)  # lanes of the register: 8/16/32/64-bit elements
+                return Insn("mve_gather" if load else "mve_scatter", n)
+            if (hw1 & 0xFF00) == 0xFD00 and hw2 & 0x1000:  # VLDRW/VLDRD/VSTRW/VSTRD [Qm, #imm] (addresses)
+                return Insn("mve_gather" if load else "mve_scatter", 2 if hw2 & 0x0100 else 4)
+            return Insn("mve_load" if load else "mve_store")
         return Insn("mve")
     if coproc in (0b1010, 0b1011):  # floating point (VFP)
         if (hw1 & 0x0E00) == 0x0C00:  # extension register load/store and 64-bit transfers

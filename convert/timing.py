@@ -42,6 +42,7 @@ class TimingTable:
     branch_not_taken: float = 1.0
     pipeline_refill: float = 2.0  # P: extra cycles when a branch is taken or PC is loaded
     pipelined_ldst: float | None = None  # cost of a load/store single right after another one
+    mve_overlap: float | None = None  # cost of an MVE instruction right after an MVE one of the other group
     pipeline_factor: float = 1.0  # multiplier on the total for effects the table cannot see
     notes: tuple[str, ...] = ()
 
@@ -59,6 +60,14 @@ class TimingTable:
             and prev.nregs == 1
         ):
             c = self.pipelined_ldst
+        if (
+            self.mve_overlap is not None
+            and insn.cls in _MVE
+            and prev is not None
+            and prev.cls in _MVE
+            and (insn.cls == "mve") != (prev.cls == "mve")
+        ):
+            c = self.mve_overlap
         if insn.writes_pc:
             c += self.pipeline_refill
         return c
@@ -79,9 +88,14 @@ class TimingTable:
         )
         if self.pipelined_ldst is not None:
             lines.append(f"  load/store single after a load/store single: {self.pipelined_ldst:g}")
+        if self.mve_overlap is not None:
+            lines.append(f"  MVE memory <-> data-processing insn right after the other: {self.mve_overlap:g}")
         lines.append(f"  pipeline_factor = {self.pipeline_factor:g}")
         lines.extend(f"  note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+_MVE = ("mve", "mve_load", "mve_store")  # the classes the beat overlap applies to (not gathers / scatters)
 
 
 def _full(d: dict[str, float]) -> dict[str, float]:
@@ -117,6 +131,8 @@ CORTEX_M4 = TimingTable(
             "mve": 1,  # not in Armv7E-M (never executed on M4)
             "mve_load": 1,
             "mve_store": 1,
+            "mve_gather": 1,
+            "mve_scatter": 1,
             "loop": 1,
         }
     ),
@@ -158,6 +174,8 @@ CORTEX_M7 = TimingTable(
             "mve": 1,
             "mve_load": 1,
             "mve_store": 1,
+            "mve_gather": 1,
+            "mve_scatter": 1,
             "loop": 1,
         }
     ),
@@ -194,16 +212,24 @@ CORTEX_M55 = TimingTable(
             "mve": 2,  # 128-bit vector on a 64-bit datapath (dual-beat): 2 cycles
             "mve_load": 2,
             "mve_store": 2,
+            "mve_gather": 0,  # + 1 per element (per_reg): one memory access per element
+            "mve_scatter": 0,
             "loop": 1,  # LE with the loop cache: no refill
         }
     ),
-    per_reg={"load_multiple": 1, "store_multiple": 1, "fpu_load": 0.5, "fpu_store": 0.5},
+    per_reg={"load_multiple": 1, "store_multiple": 1, "fpu_load": 0.5, "fpu_store": 0.5, "mve_gather": 1,
+             "mve_scatter": 1},
     branch_not_taken=1,
     pipeline_refill=2,
     pipeline_factor=1.0,
+    mve_overlap=1,
     notes=(
-        "MVE load/arithmetic overlap (beat interleaving) is not modelled per pair: at most halves the "
-        "vector cycles; set pipeline_factor or calibrate",
+        "MVE beat overlap: a vector load/store right after vector data processing (or the reverse) starts "
+        "while the other finishes, so it adds 1 cycle, not 2 (dual-beat overlap of different instruction "
+        "groups: Arm Cortex-M55 TRM ch. 1 and Arm's Helium optimization guide, Arm-Examples/Helium-Optimization); "
+        "data processing after data processing, or a load after a load, does not overlap",
+        "gathers / scatters (VLDR/VSTR with vector offsets or addresses): one memory access per element, "
+        "1 cycle each, never overlapped (assumption: no public per-instruction table; calibrate on a board)",
     ),
 )
 

@@ -75,6 +75,25 @@ M55_CASES = [
     ("vstrb.8 q0, [r1]", "mve_store"),
     ("vstrw.32 q1, [r1], #16", "mve_store"),
     ("vld20.8 {q0, q1}, [r0]", "mve_load"),
+    ("vld43.32 {q0, q1, q2, q3}, [r0]!", "mve_load"),
+    ("vst40.8 {q0, q1, q2, q3}, [r0]", "mve_store"),
+    ("vldrb.u16 q0, [r0]", "mve_load"),
+    ("vldrb.s32 q0, [r0, #4]!", "mve_load"),
+    ("vldrb.u16 q0, [r0], #8", "mve_load"),
+    ("vldrh.u32 q0, [r0]", "mve_load"),
+    ("vstrb.32 q0, [r0]", "mve_store"),
+    ("vldrb.u8 q0, [r0, q1]", "mve_gather", 16),
+    ("vldrb.s16 q0, [r0, q1]", "mve_gather", 8),
+    ("vldrh.u16 q0, [r0, q1, uxtw #1]", "mve_gather", 8),
+    ("vldrw.u32 q0, [r0, q1]", "mve_gather", 4),
+    ("vldrd.u64 q0, [r0, q1]", "mve_gather", 2),
+    ("vldrw.u32 q0, [q1, #8]", "mve_gather", 4),
+    ("vldrw.s32 q0, [q1, #-8]!", "mve_gather", 4),
+    ("vldrd.u64 q0, [q1, #8]", "mve_gather", 2),
+    ("vstrb.8 q0, [r0, q1]", "mve_scatter", 16),
+    ("vstrb.16 q0, [r0, q1]", "mve_scatter", 8),
+    ("vstrh.32 q0, [r0, q1]", "mve_scatter", 4),
+    ("vstrw.32 q0, [q1, #-8]!", "mve_scatter", 4),
     ("vmladav.s8 r2, q0, q1", "mve"),
     ("vmladava.s8 r2, q0, q1", "mve"),
     ("vadd.i8 q0, q1, q2", "mve"),
@@ -126,7 +145,8 @@ def test_armv7em_classes():
 
 def test_armv81m_mve_classes():
     raws = _assemble([c[0] for c in M55_CASES], "m55")
-    assert [(line, classify(r).cls) for (line, _), r in zip(M55_CASES, raws, strict=True)] == M55_CASES
+    got = [(c[0], classify(r).cls, classify(r).nregs) for c, r in zip(M55_CASES, raws, strict=True)]
+    assert got == [(c[0], c[1], c[2] if len(c) > 2 else 1) for c in M55_CASES]
 
 
 @given(st.binary(min_size=2, max_size=2) | st.binary(min_size=4, max_size=4))

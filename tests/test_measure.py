@@ -196,3 +196,24 @@ def test_marker_errors_are_reported(tmp_path, src, msg):
     elf = build_elf([tmp_path / "p.c"], "mps2-an386", tmp_path / "out")
     with pytest.raises(ConversionError, match=msg):
         measure_elf(elf, board="mps2-an386", table="cortex-m4", warmup=0)
+
+
+def test_m55_gathers_cost_per_element_and_vector_pairs_overlap():
+    from convert.isa import Insn
+    from convert.timing import CORTEX_M55
+
+    t = CORTEX_M55
+
+    def run(seq):
+        return sum(t.insn_cycles(i, seq[k - 1] if k else None) for k, i in enumerate(seq))
+
+    ld, st, op = Insn("mve_load"), Insn("mve_store"), Insn("mve")
+    assert run([Insn("mve_gather", 16)]) == 16 and run([Insn("mve_scatter", 8)]) == 8
+    assert run([op, op, op]) == 6 and run([ld, ld]) == 4  # same group: no overlap
+    ov = t.mve_overlap
+    assert ov is not None and ov < t.cycles["mve"]
+    # a vector load/store right after vector arithmetic (or the reverse) overlaps its beats with it
+    assert run([ld, op, ld, op]) == 2 + 3 * ov
+    assert run([op, st]) == 2 + ov
+    # gathers / scatters do not overlap, nor does anything right after them
+    assert run([op, Insn("mve_gather", 4), op]) == 2 + 4 + 2
