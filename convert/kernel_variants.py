@@ -123,7 +123,8 @@ def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
     params: CONV_2D: kh, kw, c_in (per group), c_out, optional n_pos (output positions per call; the DSP
     blocked path needs >= DSP_W16_MIN_POS, unknown = large); DEPTHWISE_CONV_2D: kh, kw, c (output channels),
     depth_multiplier, optional n_pos (output positions per call incl. batch; the DSP / MVE direct path
-    for <= DW_DIRECT_MAX_POS positions needs none); FULLY_CONNECTED: accum_depth, out_depth.
+    for <= DW_DIRECT_MAX_POS positions needs none; the DSP 3x3 planar path grows with it); FULLY_CONNECTED:
+    accum_depth, out_depth.
     """
     k = kind(cpu)
     if k == "portable" or op not in _VARIANTS:
@@ -134,21 +135,33 @@ def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
             small = 4 * _ceil(kk, 2) + 4 * (kk // 4 * 4)  # two int16 im2col columns + their interleaved copy
             if int(params.get("n_pos", DSP_W16_MIN_POS)) < DSP_W16_MIN_POS:
                 return small
-            # blocked path: filter widened to int16 (ceil4(c_out) x ceil8(K)), requant table, two columns + copy
+            # blocked path: filter widened to int16 (ceil4(c_out) x ceil8(K)), requant table, two columns + copy;
+            # g42 path (full output range): per 4-channel block 8 start + 2 * Kp weight + 12 requant words, and
+            # one interleaved column pair (Kp words)
             c_out, kp = int(params["c_out"]), _ceil(kk, 8)
-            return max(small, 2 * _ceil(c_out, 4) * kp + 16 * c_out + 8 * kp)
-        # MVE: start values + two accumulator rows (int32 [c_out] each) + two int8 im2col columns
-        c_out = int(params["c_out"])
-        return 12 * _ceil(c_out, 4) + 2 * _ceil(kk, 16)
+            g42 = 4 * (_ceil(c_out, 4) // 4 * (20 + 2 * kp) + kp)
+            return max(small, 2 * _ceil(c_out, 4) * kp + 16 * c_out + 8 * kp, g42)
+        # MVE: two accumulator rows (int32 [c_out] each) + two int8 im2col columns (8 * c4 + 2 * k16 are
+        # used; 4 * c4 more kept as before); blocked path (>= 4 positions per call, NB_CONVM_BLOCK_MIN_POS):
+        # block info + packed filter + spare rows + columns (8 for kh * kw > 1 while they take <= 1 KiB, else 2)
+        c4, k16 = _ceil(int(params["c_out"]), 4), _ceil(kk, 16)
+        if int(params.get("n_pos", 4)) < 4:
+            return 12 * c4 + 2 * k16
+        n_cols = 8 if int(params["kh"]) * int(params["kw"]) > 1 and 8 * k16 <= 1024 else 2
+        return 12 * c4 + c4 * k16 + c4 + 16 + n_cols * k16
     if op == "DEPTHWISE_CONV_2D":
         taps, c = int(params["kh"]) * int(params["kw"]), int(params["c"])
         if int(params.get("n_pos", DW_DIRECT_MAX_POS + 1)) <= DW_DIRECT_MAX_POS and taps <= 16:
             return 0  # direct path (streaming calls): no per-call preparation
         if k == "dsp":
-            return taps * (c // 4 * 4) * 2 + 16 * c + c * 4 + 4 * taps + c
+            # tabled path; 3x3 planar path: 4 int16 planes + accumulators <= 36 n_pos + 168 bytes (cap 8 KiB: bands)
+            return max(taps * (c // 4 * 4) * 2 + 16 * c + c * 4 + 4 * taps + c,
+                       min(36 * int(params.get("n_pos", DW_DIRECT_MAX_POS + 1)) + 168, 8192) if taps == 9 else 0)
         # MVE: start values, deinterleaved start / mult / shift, accumulator row, tap pointers, zero-point row,
-        # reordered filter
-        return 4 * _ceil(c, 4) + 16 * (c // 8 * 8) + 4 * taps + _ceil(c, 16) + _ceil(taps * (c // 8 * 8), 16)
+        # reordered filter; kernels <= 3x3 (stride 1, dilation 1): the 4x4-window path, NB_DWM_WIN_BYTES = 7808
+        # (start values, filter grids, zero-point row, quad accumulators, column strips of 16 channels)
+        return max(4 * _ceil(c, 4) + 16 * (c // 8 * 8) + 4 * taps + _ceil(c, 16) + _ceil(taps * (c // 8 * 8), 16),
+                   7808 if int(params["kh"]) <= 3 and int(params["kw"]) <= 3 else 0)
     if op == "FULLY_CONNECTED":
         depth, n_out = int(params["accum_depth"]), int(params["out_depth"])
         if k == "dsp":

@@ -82,6 +82,18 @@ static inline int32_t nb_smmulr(int32_t a, int32_t b)
 #endif
 }
 
+/* SMMLAR: (ra * 2^32 + a * b + 2^31) >> 32 (rounding most-significant-word multiply-accumulate). */
+static inline int32_t nb_smmlar(int32_t a, int32_t b, int32_t ra)
+{
+#if NB_DSP_NATIVE
+    int32_t r;
+    __asm__("smmlar %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(ra));
+    return r;
+#else
+    return (int32_t)(((int64_t)ra * 4294967296LL + (int64_t)a * b + 2147483648LL) >> 32);
+#endif
+}
+
 /*
  * Requantization, bit-exact to nb_multiply_by_quantized_multiplier() + zero point + clamp, cheaper.
  * Fast path (shift <= 0 and -2^30 <= acc < 2^30, i.e. every real model): gemmlowp's

@@ -405,4 +405,255 @@ static inline void nb_dsp_gemm_w16(const int32_t *col2, const int32_t *w16, int3
     }
 }
 
+/*
+ * Blocked GEMM with requantization in registers ("g42": 4 rows x 2 columns per block), the CONV_2D path for
+ * >= NB_DSP_W16_MIN_POS output positions per call with the full int8 output range. Per call,
+ * nb_dsp_g42_prepare lays out a stream in scratch, block ob = rows 4ob..4ob+3 (rows >= n_out: zero):
+ *   8 words   start values 2 * bias[r] - in_zp * sum(2 * row r), twice each (a0 b0 a1 b1 a2 b2 a3 b3);
+ *   2 * Kp    words: per slot pair j (nb_dsp_slot order, Kp = ceil8(K)) the 4 rows' words of 2 * weight;
+ *   12 words  per row {m, R, e}: R = 2^(e-1) + out_zp * 2^e, e = -shift.
+ * The columns hold the RAW int8 inputs (padding: the input zero point), the start values fold the zero point in:
+ * 2 * bias - in_zp * sum(2 * weights); with acc = 2 * (bias + row . (column - in_zp)) (every partial sum
+ * exact: |bias| <= 2^28 and K <= 8192 bound them by 2^30):
+ *   SMMLAR(acc, m, R - [acc < 0]) = SaturatingRoundingDoublingHighMul(acc / 2, m) + R, and the arithmetic
+ *   shift by e gives RoundingDivideByPOT(., e) + out_zp (round half away from zero: the -[acc < 0] term;
+ *   for m >= 0 the sign of acc stands for the sign of the high product, see nb_rq_tab), SSAT #8 the clamp.
+ * Needs m >= 0 and 1 <= e <= 23 per channel (every quantize_multiplier result of a scale in [2^-24, 1)).
+ * nb_dsp_g42 (assembly on Armv7E-M, nb_kernel_scratch.c) runs the FULL blocks for one column pair col2
+ * (per slot pair: column a word, column b word) and writes 4 bytes to out_a and out_b per block.
+ */
+static inline int32_t nb_dsp_g42_block_words(int32_t K) { return 20 + 2 * nb_dsp_kp(K); }
+
+/* Scratch words of the stream (all ceil4(n_out) / 4 blocks). */
+static inline int32_t nb_dsp_g42_words(int32_t K, int32_t n_out)
+{
+    return ((n_out + 3) >> 2) * nb_dsp_g42_block_words(K);
+}
+
+/* Frame of nb_dsp_g42 (32-bit words on the target: the assembly reads it by offset). */
+typedef struct {
+    uintptr_t col_adj;    /* col2 - 8 * skip (bytes) */
+    int32_t w_adj;        /* 16 * skip - 32 (the start words precede the weights) */
+    uintptr_t col_end;    /* col2 + 8 * steps, steps = Kp / 2 slot pairs */
+    int32_t skip;         /* steps skipped in the first pass of the 32-step body: 32 * passes - steps */
+    int8_t *out_a;        /* advanced by 4 per block */
+    int8_t *out_b;
+    const int32_t *stream_end; /* end of the full blocks */
+    int32_t spare;
+} nb_dsp_g42_frame_t;
+
+static inline void nb_dsp_g42_frame(nb_dsp_g42_frame_t *f, const int32_t *col2, int32_t K, const int32_t *stream,
+                                    int32_t nfull)
+{
+    const int32_t steps = nb_dsp_kp(K) / 2, skip = ((steps + 31) & ~31) - steps;
+    f->col_adj = (uintptr_t)col2 - (uintptr_t)(8 * skip);
+    f->w_adj = 16 * skip - 32;
+    f->col_end = (uintptr_t)col2 + (uintptr_t)(8 * steps);
+    f->skip = skip;
+    f->stream_end = stream + nfull * nb_dsp_g42_block_words(K);
+    f->spare = 0;
+}
+
+#if NB_DSP_NATIVE && defined(__thumb2__)
+#define NB_DSP_G42_ASM 1
+/* nb_kernel_scratch.c: one pass of the 32-step body (Kp <= 64) / several passes. */
+void nb_dsp_g42_1(const int32_t *stream, const nb_dsp_g42_frame_t *f);
+void nb_dsp_g42_n(const int32_t *stream, const nb_dsp_g42_frame_t *f);
+/* Column a only (out_b unused), one pass (Kp <= 64). */
+void nb_dsp_g41_1(const int32_t *stream, const nb_dsp_g42_frame_t *f);
+static inline void nb_dsp_g42(const int32_t *stream, const nb_dsp_g42_frame_t *f)
+{
+    if (f->col_end - f->col_adj <= 256u) {
+        nb_dsp_g42_1(stream, f);
+    } else {
+        nb_dsp_g42_n(stream, f);
+    }
+}
+/* One column (the odd last position): returns 0 when the one-column kernel does not apply (several passes). */
+static inline int nb_dsp_g41(const int32_t *stream, const nb_dsp_g42_frame_t *f)
+{
+    if (f->col_end - f->col_adj <= 256u) {
+        nb_dsp_g41_1(stream, f);
+        return 1;
+    }
+    return 0;
+}
+#else
+#define NB_DSP_G42_ASM 0
+/* Portable twin of the assembly (host builds): same stream, frame and results; two = 0: column a only. */
+static inline void nb_dsp_g42_c(const int32_t *stream, const nb_dsp_g42_frame_t *f, int two)
+{
+    const int32_t skip = f->skip;
+    const int32_t *col2 = (const int32_t *)(f->col_adj + (uintptr_t)(8 * skip));
+    const int32_t steps = (int32_t)((f->col_end - (uintptr_t)col2) / 8);
+    int8_t *oa = f->out_a, *ob = f->out_b;
+    const int32_t *s = stream;
+    while (s != f->stream_end) {
+        int32_t acc[8], j, r;
+        for (r = 0; r < 8; ++r) {
+            acc[r] = s[r];
+        }
+        s += 8;
+        for (j = 0; j < steps; ++j) {
+            for (r = 0; r < 4; ++r) {
+                acc[2 * r] = nb_smlad(s[4 * j + r], col2[2 * j], acc[2 * r]);
+                acc[2 * r + 1] = nb_smlad(s[4 * j + r], col2[2 * j + 1], acc[2 * r + 1]);
+            }
+        }
+        s += 4 * steps;
+        for (r = 0; r < 4; ++r) {
+            const int32_t m = s[3 * r], R = s[3 * r + 1], e = s[3 * r + 2];
+            oa[r] = (int8_t)nb_ssat8(nb_smmlar(acc[2 * r], m, R + (acc[2 * r] >> 31)) >> e);
+            if (two) {
+                ob[r] = (int8_t)nb_ssat8(nb_smmlar(acc[2 * r + 1], m, R + (acc[2 * r + 1] >> 31)) >> e);
+            }
+        }
+        s += 12;
+        oa += 4;
+        ob += two ? 4 : 0;
+    }
+}
+static inline void nb_dsp_g42(const int32_t *stream, const nb_dsp_g42_frame_t *f) { nb_dsp_g42_c(stream, f, 1); }
+static inline int nb_dsp_g41(const int32_t *stream, const nb_dsp_g42_frame_t *f)
+{
+    if (f->col_end - f->col_adj <= 256u) {
+        nb_dsp_g42_c(stream, f, 0);
+        return 1;
+    }
+    return 0;
+}
+#endif
+
+/* Doubled int16 words of k4 (% 4 == 0) int8 weights into every 4th word of w (slot pairs 2g, 2g + 1 of group g:
+ * w[8g], w[8g + 4]); returns their sum (wrapping int32 arithmetic). Two groups per iteration. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int32_t nb_dsp_g42_row(const int8_t *row, int32_t k4, int32_t *w)
+{
+    const int8_t *const end16 = row + (k4 & ~15), *const end = row + (k4 & ~7);
+    const int32_t ones = 0x00010001;
+    int32_t sum = 0;
+    while (row != end16) {
+        const uint32_t v0 = nb_read_u32(row), v1 = nb_read_u32(row + 4);
+        const uint32_t v2 = nb_read_u32(row + 8), v3 = nb_read_u32(row + 12);
+        const int32_t a = nb_sxtb16(v0), b = nb_sxtb16_ror8(v0), c = nb_sxtb16(v1), d = nb_sxtb16_ror8(v1);
+        const int32_t a2 = nb_sadd16(a, a), b2 = nb_sadd16(b, b), c2 = nb_sadd16(c, c), d2 = nb_sadd16(d, d);
+        const int32_t e = nb_sxtb16(v2), f = nb_sxtb16_ror8(v2), g = nb_sxtb16(v3), h = nb_sxtb16_ror8(v3);
+        const int32_t e2 = nb_sadd16(e, e), f2 = nb_sadd16(f, f), g2 = nb_sadd16(g, g), h2 = nb_sadd16(h, h);
+        row += 16;
+        w[0] = a2;
+        w[4] = b2;
+        w[8] = c2;
+        w[12] = d2;
+        w[16] = e2;
+        w[20] = f2;
+        w[24] = g2;
+        w[28] = h2;
+        w += 32;
+        sum = nb_smlad(a2, ones, nb_smlad(b2, ones, nb_smlad(c2, ones, nb_smlad(d2, ones, sum))));
+        sum = nb_smlad(e2, ones, nb_smlad(f2, ones, nb_smlad(g2, ones, nb_smlad(h2, ones, sum))));
+    }
+    while (row != end) {
+        const uint32_t v0 = nb_read_u32(row), v1 = nb_read_u32(row + 4);
+        const int32_t a = nb_sxtb16(v0), b = nb_sxtb16_ror8(v0), c = nb_sxtb16(v1), d = nb_sxtb16_ror8(v1);
+        const int32_t a2 = nb_sadd16(a, a), b2 = nb_sadd16(b, b), c2 = nb_sadd16(c, c), d2 = nb_sadd16(d, d);
+        row += 8;
+        w[0] = a2;
+        w[4] = b2;
+        w[8] = c2;
+        w[12] = d2;
+        w += 16;
+        sum = nb_smlad(a2, ones, nb_smlad(b2, ones, nb_smlad(c2, ones, nb_smlad(d2, ones, sum))));
+    }
+    if (k4 & 4) {
+        const uint32_t v0 = nb_read_u32(row);
+        const int32_t a = nb_sxtb16(v0), b = nb_sxtb16_ror8(v0);
+        const int32_t a2 = nb_sadd16(a, a), b2 = nb_sadd16(b, b);
+        w[0] = a2;
+        w[4] = b2;
+        sum = nb_smlad(a2, ones, nb_smlad(b2, ones, sum));
+    }
+    return sum;
+}
+
+/* Lay out the stream (see above); returns 0 (nothing usable) when a channel or K is outside the exact range. */
+static inline int nb_dsp_g42_prepare(const int8_t *filter, int32_t K, const int32_t *bias, int32_t n_out,
+                                     const int32_t *mult, const int32_t *shift, int32_t per_channel,
+                                     int32_t in_zp, int32_t out_zp, int32_t *stream)
+{
+    const int32_t kp = nb_dsp_kp(K), k4 = K & ~3, bw = nb_dsp_g42_block_words(K);
+    const int32_t nfull = n_out >> 2, tail = n_out & 3;
+    const int8_t *row = filter;
+    int32_t *blk = stream;
+    int32_t oc, r, j;
+    if (K > 8192) {
+        return 0;
+    }
+    /* requantization words and the exactness checks */
+    for (oc = 0; oc < n_out; ++oc) {
+        const int32_t q = per_channel ? oc : 0, m = mult[q], e = -shift[q];
+        const int32_t b = bias != NULL ? bias[oc] : 0;
+        int32_t *prm = stream + (oc >> 2) * bw + 8 + 2 * kp + 3 * (oc & 3);
+        if (m < 0 || (uint32_t)(e - 1) > 22u || (uint32_t)b + (1u << 28) > (1u << 29)) {
+            return 0;
+        }
+        prm[0] = m;
+        prm[1] = (int32_t)((1u << (e - 1)) + (uint32_t)out_zp * (1u << e));
+        prm[2] = e;
+    }
+    /* weights and start values; the input zero point folded in (columns hold the raw int8 inputs) */
+    for (oc = 0; oc < n_out; ++oc, row += K) {
+        int32_t *w, sum2;
+        r = oc & 3;
+        blk = stream + (oc >> 2) * bw;
+        w = blk + 8 + r;
+        sum2 = nb_dsp_g42_row(row, k4, w);
+        if (k4 < kp) {
+            w += 2 * k4;
+            for (j = k4 / 2; j < kp / 2; ++j) {
+                const int32_t k = 2 * j;
+                const int32_t x0 = k < K ? 2 * row[k] : 0, x1 = k + 1 < K ? 2 * row[k + 1] : 0;
+                *w = (int32_t)(((uint32_t)(uint16_t)x0) | ((uint32_t)(uint16_t)x1 << 16));
+                sum2 += x0 + x1;
+                w += 4;
+            }
+        }
+        blk[2 * r] = blk[2 * r + 1] = 2 * (bias != NULL ? bias[oc] : 0) - in_zp * sum2;
+    }
+    /* rows of the partial last block: zero */
+    if (tail) {
+        blk = stream + nfull * bw;
+        for (r = tail; r < 4; ++r) {
+            blk[2 * r] = blk[2 * r + 1] = 0;
+            for (j = 0; j < kp / 2; ++j) {
+                blk[8 + r + 4 * j] = 0;
+            }
+            blk[8 + 2 * kp + 3 * r] = 0;
+            blk[8 + 2 * kp + 3 * r + 1] = 0;
+            blk[8 + 2 * kp + 3 * r + 2] = 1;
+        }
+    }
+    return 1;
+}
+
+/* Rows 4 * nfull .. n_out - 1 (the partial last block) of a column pair, in C from the same stream. */
+static inline void nb_dsp_g42_tail(const int32_t *col2, const int32_t *stream, int32_t K, int32_t nfull,
+                                   int32_t n_out, int8_t *out_a, int8_t *out_b)
+{
+    const int32_t kp = nb_dsp_kp(K);
+    const int32_t *blk = stream + nfull * nb_dsp_g42_block_words(K);
+    int32_t r, j;
+    for (r = 0; r < n_out - 4 * nfull; ++r) {
+        int32_t a = blk[2 * r], b = blk[2 * r + 1];
+        const int32_t *prm = blk + 8 + 2 * kp + 3 * r;
+        for (j = 0; j < kp / 2; ++j) {
+            a = nb_smlad(blk[8 + 4 * j + r], col2[2 * j], a);
+            b = nb_smlad(blk[8 + 4 * j + r], col2[2 * j + 1], b);
+        }
+        out_a[4 * nfull + r] = (int8_t)nb_ssat8(nb_smmlar(a, prm[0], prm[1] + (a >> 31)) >> prm[2]);
+        out_b[4 * nfull + r] = (int8_t)nb_ssat8(nb_smmlar(b, prm[0], prm[1] + (b >> 31)) >> prm[2]);
+    }
+}
+
 #endif /* NB_DSP_GEMM_H */

@@ -1,10 +1,11 @@
 /* nb_fully_connected_mve.c - int8 FULLY_CONNECTED for Cortex-M55 (MVE / Helium); defines
  * nb_fully_connected (see nb_fully_connected.h).
  *
- * VMLADAVA int8 dot products on the input rows in place (two rows x two filter rows per loop), input
- * offset folded into per-call start values bias + (-input_zp) * sum(w), vectorized requantization.
- * Scratch: 12 * ceil4(out_depth) bytes. A non-zero filter zero point or a too small scratch uses the
- * portable loop. Bit-exact to nb_fully_connected.c. */
+ * VMLADAVA int8 dot products on the input rows in place (two rows x two filter rows per loop), the input
+ * offset term (-input_zp) * sum(w) summed in the same pass (nb_mve_gemm_fused: each weight chunk loaded
+ * once per pair of input rows), vectorized requantization. Scratch: 8 * ceil4(out_depth) bytes (two
+ * accumulator rows; kernel_variants.scratch_bytes keeps 12 *). A non-zero filter zero point or a too small
+ * scratch uses the portable loop. Bit-exact to nb_fully_connected.c. */
 #include "nb_fully_connected.h"
 #include "nb_mve.h"
 
@@ -13,21 +14,18 @@ void nb_fully_connected(const nb_fully_connected_params_t *p, const int8_t *inpu
 {
     const int32_t K = p->accum_depth, n_out = p->out_depth;
     const int32_t c4 = (n_out + 3) & ~3;
-    int32_t *start = nb_kernel_scratch;
-    int32_t *acc_a = start + c4;
+    int32_t *acc_a = nb_kernel_scratch;
     int32_t *acc_b = acc_a + c4;
-    int32_t b, oc;
+    int32_t b;
 
-    if (p->filter_zero_point != 0 || (int32_t)sizeof(nb_kernel_scratch) < 12 * c4) {
+    if (p->filter_zero_point != 0 || (int32_t)sizeof(nb_kernel_scratch) < 8 * c4) {
         nb_fully_connected_ref(p, input, filter, bias, output);
         return;
     }
-    for (oc = 0; oc < n_out; ++oc) {
-        start[oc] = nb_add_wrap(bias ? bias[oc] : 0, nb_mul_wrap(-p->input_zero_point, nb_mve_sum_s8(filter + oc * K, K)));
-    }
     for (b = 0; b < p->batches; b += 2) {
         const int two = b + 1 < p->batches;
-        nb_mve_gemm_acc(input + b * K, two ? input + (b + 1) * K : NULL, K, filter, start, n_out, acc_a, acc_b);
+        nb_mve_gemm_fused(input + b * K, two ? input + (b + 1) * K : NULL, K, filter, bias, p->input_zero_point,
+                          n_out, acc_a, acc_b);
         nb_mve_requant_row(acc_a, n_out, p->out_multiplier, p->out_shift, p->per_channel, p->output_zero_point,
                            p->act_min, p->act_max, output + b * n_out);
         if (two) {

@@ -11,6 +11,10 @@
  *   nudge-and-truncate equals this floor for both signs, and both saturate only INT32_MIN * INT32_MIN);
  *   VRSHL by -e rounds half up; RoundingDivideByPOT rounds half away from zero, so negative lanes are first
  *   lowered by 1 when e > 0 (saturating: INT32_MIN stays, which gives the same result).
+ *
+ * Dot products: nb_mve_gemm_acc (start values precomputed), nb_mve_gemm_fused (few columns: the input
+ * offset term summed in the same pass), and the blocked assembly nb_mve_gemm4x2 / nb_mve_gemm4x2_clamp0
+ * over weights packed per call by nb_mve_pack4 (many columns; see there).
  */
 #ifndef NB_MVE_H
 #define NB_MVE_H
@@ -177,6 +181,393 @@ static inline void nb_mve_gemm_acc(const int8_t *col_a, const int8_t *col_b, int
         acc_a[oc] = a0;
         if (col_b != NULL) {
             acc_b[oc] = b0;
+        }
+    }
+}
+
+/*
+ * acc_a[oc] (and acc_b[oc] when col_b != NULL) = bias[oc] + sum_k filter[oc*K + k] * (col[k] - input_zp)
+ * (int32, wrapping like the reference), for calls with few columns: the input offset term
+ * -input_zp * sum_k w[k] is summed (VADDVA) in the same pass as the VMLADAVA dot products, so each weight
+ * chunk is loaded once per call (no separate start-value pass). Two filter rows per loop; full 16-byte
+ * chunks unpredicated, the K % 16 tail with zeroing loads. bias may be NULL.
+ */
+static inline void nb_mve_gemm_fused(const int8_t *col_a, const int8_t *col_b, int32_t K, const int8_t *filter,
+                                     const int32_t *bias, int32_t input_zp, int32_t n_out, int32_t *acc_a,
+                                     int32_t *acc_b)
+{
+    const int32_t k16 = K & ~15;
+    const mve_pred16_t pt = vctp8q((uint32_t)(K - k16));
+    const int32_t nzp = -input_zp;
+    int32_t oc = 0, k;
+    for (; oc + 1 < n_out; oc += 2) {
+        const int8_t *w0 = filter + oc * K;
+        const int8_t *w1 = w0 + K;
+        const int32_t bias0 = bias ? bias[oc] : 0, bias1 = bias ? bias[oc + 1] : 0;
+        int32_t a0 = 0, a1 = 0, s0 = 0, s1 = 0;
+        if (col_b != NULL) {
+            int32_t b0 = 0, b1 = 0;
+            for (k = 0; k < k16; k += 16) {
+                const int8x16_t xa = vldrbq_s8(col_a + k);
+                const int8x16_t xb = vldrbq_s8(col_b + k);
+                const int8x16_t v0 = vldrbq_s8(w0 + k);
+                const int8x16_t v1 = vldrbq_s8(w1 + k);
+                a0 = vmladavaq_s8(a0, xa, v0);
+                b0 = vmladavaq_s8(b0, xb, v0);
+                s0 = vaddvaq_s8(s0, v0);
+                a1 = vmladavaq_s8(a1, xa, v1);
+                b1 = vmladavaq_s8(b1, xb, v1);
+                s1 = vaddvaq_s8(s1, v1);
+            }
+            if (k < K) {
+                const int8x16_t xa = vldrbq_z_s8(col_a + k, pt);
+                const int8x16_t xb = vldrbq_z_s8(col_b + k, pt);
+                const int8x16_t v0 = vldrbq_z_s8(w0 + k, pt);
+                const int8x16_t v1 = vldrbq_z_s8(w1 + k, pt);
+                a0 = vmladavaq_s8(a0, xa, v0);
+                b0 = vmladavaq_s8(b0, xb, v0);
+                s0 = vaddvaq_s8(s0, v0);
+                a1 = vmladavaq_s8(a1, xa, v1);
+                b1 = vmladavaq_s8(b1, xb, v1);
+                s1 = vaddvaq_s8(s1, v1);
+            }
+            acc_b[oc] = nb_add_wrap(nb_add_wrap(bias0, b0), nb_mul_wrap(nzp, s0));
+            acc_b[oc + 1] = nb_add_wrap(nb_add_wrap(bias1, b1), nb_mul_wrap(nzp, s1));
+        } else {
+            for (k = 0; k < k16; k += 16) {
+                const int8x16_t xa = vldrbq_s8(col_a + k);
+                const int8x16_t v0 = vldrbq_s8(w0 + k);
+                const int8x16_t v1 = vldrbq_s8(w1 + k);
+                a0 = vmladavaq_s8(a0, xa, v0);
+                s0 = vaddvaq_s8(s0, v0);
+                a1 = vmladavaq_s8(a1, xa, v1);
+                s1 = vaddvaq_s8(s1, v1);
+            }
+            if (k < K) {
+                const int8x16_t xa = vldrbq_z_s8(col_a + k, pt);
+                const int8x16_t v0 = vldrbq_z_s8(w0 + k, pt);
+                const int8x16_t v1 = vldrbq_z_s8(w1 + k, pt);
+                a0 = vmladavaq_s8(a0, xa, v0);
+                s0 = vaddvaq_s8(s0, v0);
+                a1 = vmladavaq_s8(a1, xa, v1);
+                s1 = vaddvaq_s8(s1, v1);
+            }
+        }
+        acc_a[oc] = nb_add_wrap(nb_add_wrap(bias0, a0), nb_mul_wrap(nzp, s0));
+        acc_a[oc + 1] = nb_add_wrap(nb_add_wrap(bias1, a1), nb_mul_wrap(nzp, s1));
+    }
+    if (oc < n_out) {
+        const int8_t *w0 = filter + oc * K;
+        const int32_t bias0 = bias ? bias[oc] : 0;
+        int32_t a0 = 0, b0 = 0, s0 = 0;
+        for (k = 0; k < K; k += 16) {
+            const mve_pred16_t pr = vctp8q((uint32_t)(K - k));
+            const int8x16_t v0 = vldrbq_z_s8(w0 + k, pr);
+            a0 = vmladavaq_s8(a0, vldrbq_z_s8(col_a + k, pr), v0);
+            s0 = vaddvaq_s8(s0, v0);
+            if (col_b != NULL) {
+                b0 = vmladavaq_s8(b0, vldrbq_z_s8(col_b + k, pr), v0);
+            }
+        }
+        acc_a[oc] = nb_add_wrap(nb_add_wrap(bias0, a0), nb_mul_wrap(nzp, s0));
+        if (col_b != NULL) {
+            acc_b[oc] = nb_add_wrap(nb_add_wrap(bias0, b0), nb_mul_wrap(nzp, s0));
+        }
+    }
+}
+
+/*
+ * Blocked int8 GEMM of 4 output channels x 2 columns with scalar VMLADAV accumulators (assembly).
+ *
+ * Weights packed per call (nb_mve_pack4): for every block of 4 output channels and every 16-byte chunk of
+ * the K dimension, the 4 rows' chunks one after the other (64 bytes; zero past K and past the last
+ * channel). Per block info (int32 x 12): start[4] (bias - input_zp * sum(w)), mult[4], shift[4] (all <= 0).
+ * nb_mve_gemm4x2 runs n_blocks blocks for each of n_pairs column pairs (xa, xb) (each nch * 16 readable
+ * bytes): 8 accumulators r0, r2, ..., r14 (VMLADAV needs even registers, so at most 8: a 4x2 block is the
+ * largest; LR is one of them, so no LE loop), 6 vector loads per 8 VMLADAV (16 MACs each); the first chunk
+ * non-accumulating, then a jump (LDR PC, entry computed once per call) into an unrolled run of 7
+ * accumulating chunks so that nch - 1 of them run (nch > 8: a SUBS/BNE chunk loop). The two 4-lane rows
+ * are then built with single-lane VMOVs (d0[0] = r0, ...; the two-lane VMOV's lane order differs between
+ * assemblers and QEMU, so it is not used), start added, requantized as nb_mve_requant_rs and stored to
+ * out_a + 4 * blk and out_b + 4 * blk. Every shift must be <= 0.
+ */
+typedef struct {
+    const int8_t *w;       /* 0: packed weights (block after block) */
+    const int32_t *info;   /* 4: 12 int32 per block */
+    const int8_t *xa;      /* 8: column a (nch * 16 bytes) */
+    const int8_t *xb;      /* 12: column b */
+    int8_t *out_a;         /* 16 */
+    int8_t *out_b;         /* 20 */
+    int32_t n_blocks;      /* 24: >= 1 */
+    int32_t nch;           /* 28: chunks of 16 (>= 1) */
+    int32_t out_zp;        /* 32 */
+    int32_t act_min;       /* 36 */
+    int32_t act_max;       /* 40 */
+    int32_t n_pairs;       /* 44: >= 1 column pairs, the next at xa / xb + x_step, out_a / out_b + out_step */
+    int32_t x_step;        /* 48 */
+    int32_t out_step;      /* 52 */
+} nb_mve_gemm4x2_args_t;
+
+#define NB_MVE_G42_CHUNK(op)                                                                                   \
+    "vldrb.8 q0, [r3], #16\n\t"                                                                                \
+    "vldrb.8 q2, [r1], #16\n\t"                                                                                \
+    "vldrb.8 q1, [r11], #16\n\t" op " r0, q0, q2\n\t"                                                          \
+    "vldrb.8 q3, [r1], #16\n\t" op " r8, q1, q2\n\t"                                                           \
+    "vldrb.8 q4, [r1], #16\n\t" op " r2, q0, q3\n\t"                                                           \
+    "vldrb.8 q5, [r1], #16\n\t" op " r10, q1, q3\n\t"                                                          \
+    op " r4, q0, q4\n\t" op " r12, q1, q4\n\t" op " r6, q0, q5\n\t" op " r14, q1, q5\n\t"
+
+#define NB_MVE_G42_HEAD                                                                                        \
+    "push {r4-r11, lr}\n\t"                                                                                    \
+    "vpush {d8-d15}\n\t"                                                                                       \
+    "sub sp, sp, #56\n\t"                                                                                      \
+    /* frame: [sp] xa, [sp+4] xb, [sp+12] zp, [sp+16] out_a end, [sp+20] chunk sequence entry (Thumb    \
+     * address), [sp+24] nch - 1, [sp+28] w, [sp+32] info, [sp+36] pairs left, [sp+40] x_step, [sp+44]     \
+     * out_step - 4 * n_blocks, [sp+48] out_step, [sp+52] r9 during the chunk loop. Registers: r1 w,      \
+     * r3 xa, r11 xb, r7 out_a, r5 out_b, r9 info, even registers the accumulators */                      \
+    "ldr r1, [r0, #0]\n\t"                                                                                     \
+    "str r1, [sp, #28]\n\t"                                                                                    \
+    "ldr r1, [r0, #4]\n\t"                                                                                     \
+    "str r1, [sp, #32]\n\t"                                                                                    \
+    "ldr r1, [r0, #44]\n\t"                                                                                    \
+    "str r1, [sp, #36]\n\t"                                                                                    \
+    "ldr r1, [r0, #48]\n\t"                                                                                    \
+    "str r1, [sp, #40]\n\t"                                                                                    \
+    "ldr r1, [r0, #52]\n\t"                                                                                    \
+    "str r1, [sp, #48]\n\t"                                                                                    \
+    "ldr r2, [r0, #24]\n\t"                                                                                    \
+    "sub r1, r1, r2, lsl #2\n\t"                                                                               \
+    "str r1, [sp, #44]\n\t"                                                                                    \
+    "ldr r1, [r0, #8]\n\t"                                                                                     \
+    "str r1, [sp, #0]\n\t"                                                                                     \
+    "ldr r1, [r0, #12]\n\t"                                                                                    \
+    "str r1, [sp, #4]\n\t"                                                                                     \
+    "ldr r7, [r0, #16]\n\t"                                                                                    \
+    "ldr r5, [r0, #20]\n\t"                                                                                    \
+    "ldr r1, [r0, #32]\n\t"                                                                                    \
+    "str r1, [sp, #12]\n\t"                                                                                    \
+    "ldr r1, [r0, #24]\n\t"                                                                                    \
+    "add r1, r7, r1, lsl #2\n\t"                                                                               \
+    "str r1, [sp, #16]\n\t"                                                                                    \
+    /* nch <= 8: enter the unrolled run of 7 accumulating chunks at chunk 8 - nch; else the loop */         \
+    "ldr r1, [r0, #28]\n\t"                                                                                    \
+    "subs r2, r1, #1\n\t"                                                                                      \
+    "str r2, [sp, #24]\n\t"                                                                                    \
+    "cmp r1, #8\n\t"                                                                                           \
+    "bgt 7f\n\t"                                                                                               \
+    "adr r2, 5f\n\t"                                                                                           \
+    "rsb r1, r1, #8\n\t"                                                                                       \
+    "movs r3, #56\n\t"                                                                                         \
+    "mla r2, r1, r3, r2\n\t"                                                                                   \
+    "b 8f\n\t"                                                                                                 \
+    "7:\n\t"                                                                                                   \
+    "adr r2, 6f\n\t"                                                                                           \
+    "8:\n\t"                                                                                                   \
+    "adds r2, r2, #1\n\t"                                                                                      \
+    "str r2, [sp, #20]\n\t"                                                                                    \
+    "ldr r1, [r0, #36]\n\t"                                                                                    \
+    "vdup.32 q6, r1\n\t"                                                                                       \
+    "ldr r1, [r0, #40]\n\t"                                                                                    \
+    "vdup.32 q7, r1\n\t"                                                                                       \
+    "4:\n\t"                                                                                                   \
+    "ldr r1, [sp, #28]\n\t"                                                                                    \
+    "ldr r9, [sp, #32]\n\t"                                                                                    \
+    "b 1f\n\t"                                                                                                 \
+    ".balign 4\n\t"                                                                                            \
+    "5:\n\t"                                                                                                   \
+    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    "3:\n\t"                                                                                                   \
+    "vmov.32 d0[0], r0\n\t"                                                                                    \
+    "vmov.32 d0[1], r2\n\t"                                                                                    \
+    "vmov.32 d1[0], r4\n\t"                                                                                    \
+    "vmov.32 d1[1], r6\n\t"                                                                                    \
+    "vmov.32 d2[0], r8\n\t"                                                                                    \
+    "vmov.32 d2[1], r10\n\t"                                                                                   \
+    "vmov.32 d3[0], r12\n\t"                                                                                   \
+    "vmov.32 d3[1], r14\n\t"                                                                                   \
+    "vldrw.32 q2, [r9], #16\n\t"                                                                               \
+    "vldrw.32 q3, [r9], #16\n\t"                                                                               \
+    "vldrw.32 q4, [r9], #16\n\t"                                                                               \
+    "vadd.i32 q0, q0, q2\n\t"                                                                                  \
+    "vadd.i32 q1, q1, q2\n\t"                                                                                  \
+    "vqrdmulh.s32 q0, q0, q3\n\t"                                                                              \
+    "vqrdmulh.s32 q1, q1, q3\n\t"
+
+#define NB_MVE_G42_FIXUP \
+    "vand q5, q0, q4\n\t" \
+    "vand q2, q1, q4\n\t" \
+    "vshr.s32 q5, q5, #31\n\t" \
+    "vshr.s32 q2, q2, #31\n\t" \
+    "vqadd.s32 q0, q0, q5\n\t" \
+    "vqadd.s32 q1, q1, q2\n\t"
+
+#define NB_MVE_G42_TAIL                                                                                        \
+    "vrshl.s32 q0, q0, q4\n\t"                                                                                 \
+    "vrshl.s32 q1, q1, q4\n\t"                                                                                 \
+    "ldr r0, [sp, #12]\n\t"                                                                                    \
+    "vadd.i32 q0, q0, r0\n\t"                                                                                  \
+    "vadd.i32 q1, q1, r0\n\t"                                                                                  \
+    "vmax.s32 q0, q0, q6\n\t"                                                                                  \
+    "vmax.s32 q1, q1, q6\n\t"                                                                                  \
+    "vmin.s32 q0, q0, q7\n\t"                                                                                  \
+    "vmin.s32 q1, q1, q7\n\t"                                                                                  \
+    "vstrb.32 q1, [r5], #4\n\t"                                                                                \
+    "vstrb.32 q0, [r7], #4\n\t"                                                                                \
+    "ldr r0, [sp, #16]\n\t"                                                                                    \
+    "cmp r7, r0\n\t"                                                                                           \
+    "beq 10f\n\t"                                                                                              \
+    /* block start (laid out after the requantization: no taken branch between blocks but the LDR PC) */    \
+    "1:\n\t"                                                                                                   \
+    "ldr r3, [sp, #0]\n\t"                                                                                     \
+    "ldr r11, [sp, #4]\n\t"                                                                                    \
+    NB_MVE_G42_CHUNK("vmladav.s8")                                                                             \
+    "ldr pc, [sp, #20]\n\t"                                                                                    \
+    /* next column pair */                                                                                     \
+    "10:\n\t"                                                                                                  \
+    "ldr r2, [sp, #36]\n\t"                                                                                    \
+    "subs r2, r2, #1\n\t"                                                                                      \
+    "beq 2f\n\t"                                                                                               \
+    "str r2, [sp, #36]\n\t"                                                                                    \
+    "ldr r2, [sp, #40]\n\t"                                                                                    \
+    "ldr r3, [sp, #0]\n\t"                                                                                     \
+    "ldr r11, [sp, #4]\n\t"                                                                                    \
+    "add r3, r3, r2\n\t"                                                                                       \
+    "add r11, r11, r2\n\t"                                                                                     \
+    "str r3, [sp, #0]\n\t"                                                                                     \
+    "str r11, [sp, #4]\n\t"                                                                                    \
+    "ldr r2, [sp, #44]\n\t"                                                                                    \
+    "ldr r3, [sp, #48]\n\t"                                                                                    \
+    "add r7, r7, r2\n\t"                                                                                       \
+    "add r5, r5, r2\n\t"                                                                                       \
+    "add r0, r0, r3\n\t"                                                                                       \
+    "str r0, [sp, #16]\n\t"                                                                                    \
+    "b 4b\n\t"                                                                                                 \
+    "2:\n\t"                                                                                                   \
+    "add sp, sp, #56\n\t"                                                                                      \
+    "vpop {d8-d15}\n\t"                                                                                        \
+    "pop {r4-r11, pc}\n\t"                                                                                     \
+    /* nch > 8: the chunk loop */                                                                              \
+    "6:\n\t"                                                                                                   \
+    "str r9, [sp, #52]\n\t"                                                                                    \
+    "ldr r9, [sp, #24]\n\t"                                                                                    \
+    "9:\n\t"                                                                                                   \
+    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    "subs r9, r9, #1\n\t"                                                                                      \
+    "bne 9b\n\t"                                                                                               \
+    "ldr r9, [sp, #52]\n\t"                                                                                    \
+    "b 3b\n\t"
+
+/* requantization as nb_mve_requant_rs (every shift <= 0) */
+__attribute__((naked, noipa, unused)) static void nb_mve_gemm4x2(const nb_mve_gemm4x2_args_t *a)
+{
+    (void)a;
+    __asm__ volatile(NB_MVE_G42_HEAD NB_MVE_G42_FIXUP NB_MVE_G42_TAIL);
+}
+
+/* the same without the round-half-away fixup of negative products: only when act_min >= out_zp (relu-type
+ * clamps), where every product < 0 ends at act_min with or without it (its rounded value is <= 0) */
+__attribute__((naked, noipa, unused)) static void nb_mve_gemm4x2_clamp0(const nb_mve_gemm4x2_args_t *a)
+{
+    (void)a;
+    __asm__ volatile(NB_MVE_G42_HEAD NB_MVE_G42_TAIL);
+}
+
+/*
+ * Packs filter rows [0, n_out) (row length K, OHWI / [out, in]) for nb_mve_gemm4x2 into wp
+ * (ceil4(n_out) * ceil16(K) bytes) and fills info (12 int32 per block of 4 channels): start = bias -
+ * input_zp * sum(w), mult / shift per channel (per_channel == 0: [0] for all). Padded lanes: zero.
+ */
+static inline void nb_mve_pack4(const int8_t *filter, int32_t K, int32_t n_out, const int32_t *bias,
+                                int32_t input_zp, const int32_t *mult, const int32_t *shift, int32_t per_channel,
+                                int8_t *wp, int32_t *info)
+{
+    const int32_t nch = (K + 15) >> 4;
+    int32_t blk, r, j;
+    /* full blocks: the 4 rows in one loop (their chunks are stored next to each other) */
+    for (blk = 0; blk < n_out >> 2; ++blk) {
+        int32_t *inf = info + 12 * blk;
+        const int8_t *s0 = filter + 4 * blk * K;
+        int8_t *dst = wp + blk * nch * 64;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+        for (j = 0; j < K >> 4; ++j) {
+            const int8x16_t v0 = vldrbq_s8(s0 + 16 * j);
+            const int8x16_t v1 = vldrbq_s8(s0 + K + 16 * j);
+            const int8x16_t v2 = vldrbq_s8(s0 + 2 * K + 16 * j);
+            const int8x16_t v3 = vldrbq_s8(s0 + 3 * K + 16 * j);
+            vstrbq_s8(dst, v0);
+            vstrbq_s8(dst + 16, v1);
+            vstrbq_s8(dst + 32, v2);
+            vstrbq_s8(dst + 48, v3);
+            dst += 64;
+            a0 = vaddvaq_s8(a0, v0);
+            a1 = vaddvaq_s8(a1, v1);
+            a2 = vaddvaq_s8(a2, v2);
+            a3 = vaddvaq_s8(a3, v3);
+        }
+        if (j < nch) {
+            const mve_pred16_t pt = vctp8q((uint32_t)(K - 16 * j));
+            const int8x16_t v0 = vldrbq_z_s8(s0 + 16 * j, pt);
+            const int8x16_t v1 = vldrbq_z_s8(s0 + K + 16 * j, pt);
+            const int8x16_t v2 = vldrbq_z_s8(s0 + 2 * K + 16 * j, pt);
+            const int8x16_t v3 = vldrbq_z_s8(s0 + 3 * K + 16 * j, pt);
+            vstrbq_s8(dst, v0);
+            vstrbq_s8(dst + 16, v1);
+            vstrbq_s8(dst + 32, v2);
+            vstrbq_s8(dst + 48, v3);
+            a0 = vaddvaq_s8(a0, v0);
+            a1 = vaddvaq_s8(a1, v1);
+            a2 = vaddvaq_s8(a2, v2);
+            a3 = vaddvaq_s8(a3, v3);
+        }
+        inf[0] = a0;
+        inf[1] = a1;
+        inf[2] = a2;
+        inf[3] = a3;
+        for (r = 0; r < 4; ++r) {
+            const int32_t oc = 4 * blk + r;
+            const int32_t q = per_channel ? oc : 0;
+            inf[r] = nb_add_wrap(bias ? bias[oc] : 0, nb_mul_wrap(-input_zp, inf[r]));
+            inf[4 + r] = mult[q];
+            inf[8 + r] = shift[q];
+        }
+    }
+    /* the channel tail block (1..3 rows, zero rows after them) */
+    for (; blk < (n_out + 3) >> 2; ++blk) {
+        int32_t *inf = info + 12 * blk;
+        int8_t *dst = wp + blk * nch * 64;
+        for (r = 0; r < 4; ++r) {
+            const int32_t oc = 4 * blk + r;
+            if (oc < n_out) {
+                const int8_t *src = filter + oc * K;
+                const int32_t q = per_channel ? oc : 0;
+                int32_t s = 0;
+                for (j = 0; j < K >> 4; ++j) {
+                    const int8x16_t v = vldrbq_s8(src + 16 * j);
+                    vstrbq_s8(dst + 64 * j + 16 * r, v);
+                    s = vaddvaq_s8(s, v);
+                }
+                if (j < nch) {
+                    const int8x16_t v = vldrbq_z_s8(src + 16 * j, vctp8q((uint32_t)(K - 16 * j)));
+                    vstrbq_s8(dst + 64 * j + 16 * r, v);
+                    s = vaddvaq_s8(s, v);
+                }
+                inf[r] = nb_add_wrap(bias ? bias[oc] : 0, nb_mul_wrap(-input_zp, s));
+                inf[4 + r] = mult[q];
+                inf[8 + r] = shift[q];
+            } else {
+                for (j = 0; j < nch; ++j) {
+                    vstrbq_s8(dst + 64 * j + 16 * r, vdupq_n_s8(0));
+                }
+                inf[r] = 0;
+                inf[4 + r] = 0;
+                inf[8 + r] = 0;
+            }
         }
     }
 }
