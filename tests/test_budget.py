@@ -62,7 +62,7 @@ def test_snap_never_exceeds_budget_and_fills_it():
 def test_dual_ascent_lands_at_budget_on_toy():
     cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(16, 8), n_train=1024,
                       n_test=512, steps=500, batch=64, lr=5e-3, width_lr=2e-2, dual_lr=0.05,
-                      hidden_temperature=1.0, input_width_lr=None, value_snap=False)
+                      hidden_temperature=1.0, input_width_lr=None, value_snap=False, anneal_frac=0.5)
     task = make_task(cfg, 0)
     full = 16 * 16 + 16 * 8 + 8
     for budget in (40, 120):

@@ -162,3 +162,105 @@ def test_mid_phase_input_drop_keeps_budget_and_drops_only_live_inputs():
     assert r.macs <= 40 and r.macs == mlp_macs(*r.widths)
     assert "inputs_dropped_mid" in r.history
     assert set(r.history["inputs_dropped_mid"]).isdisjoint(set(r.history.get("inputs_dropped", [])))
+
+
+@pytest.mark.parametrize("phase", ["keep", "reinit", "noise"])
+def test_dense_phase_preserves_snapped_widths_and_budget(phase):
+    cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(8, 4), n_train=512, n_test=256,
+                      steps=80, batch=32, dense_phase=phase)
+    task = make_task(cfg, 0)
+    r = train_noise_width(task, cfg, 40, 0)
+    assert tuple(r.history["snapped_widths"]) == tuple(r.widths) and r.history["snapped_macs"] == r.macs
+    assert r.macs <= 40 and r.macs == mlp_macs(*r.widths)
+    assert r.error > 0
+
+
+def test_dense_model_keep_equals_noise_model_and_reinit_has_same_widths():
+    from train.budget import snap_to_budget
+    from train.cost import CostModel
+    from train.synthetic import dense_model
+
+    torch.manual_seed(0)
+    model = NoiseMLP(SynthConfig(n_inputs=16, hidden=(8, 4)))
+    x = torch.randn(64, 16)
+    model.train()
+    model(x)  # running std estimates
+    with torch.no_grad():
+        model.inp.width.theta[::3] = 0.0  # drop some inputs
+    cm = CostModel(model, torch.zeros(1, 16))
+    snap_to_budget(model, cm, 60)
+    model.eval()
+    with torch.no_grad():
+        ref = model(x)
+    net, cols = dense_model(model, 0, reinit=False)
+    assert cols is None and all(p.requires_grad for p in net.parameters())
+    with torch.no_grad():
+        assert (net(x) - ref).abs().max() <= 1e-5
+    assert exact_macs(net, x[:1]) == cm.hard_macs() <= 60
+    fresh, cols = dense_model(model, 0, reinit=True)
+    assert cols == model.inp.width.kept_index().tolist() and 0 not in cols and 3 not in cols
+    assert exact_macs(fresh, x[:1, cols]) == cm.hard_macs()
+    with torch.no_grad():  # a fresh initialisation, not the trained weights
+        assert not torch.allclose(fresh(x[:, cols]), ref, atol=1e-3)
+    with pytest.raises(ValueError, match="dense_phase"):
+        train_noise_width(make_task(SynthConfig(n_train=256, n_test=64), 0),
+                          SynthConfig(n_train=256, n_test=64, steps=4, dense_phase="bogus"), 300, 0)
+
+
+def test_value_z_drops_junk_inputs_with_a_chance_gain_even_under_a_loose_budget():
+    from train.budget import snap_to_budget
+    from train.cost import CostModel
+    from train.synthetic import prune_inputs_by_value
+
+    def setup():
+        torch.manual_seed(0)
+        model = NoiseMLP(SynthConfig(n_inputs=8, hidden=(8, 4)))
+        cm = CostModel(model, torch.zeros(1, 8))
+        snap_to_budget(model, cm, 10_000)  # loose: everything kept
+        g = torch.Generator().manual_seed(1)
+        x = torch.randn(512, 8, generator=g)
+        with torch.no_grad():
+            model.l1.weight[:, 4:] *= 0.01  # inputs 4..7: tiny, real but insignificant contributions
+            k1, k2 = model.widths()[1:]
+            model.l2.weight[:, k1 - 1] = 0.0  # marginal hidden units worth nothing: the per-MAC bar is 0
+            model.out.weight[:, k2 - 1] = 0.0
+            f = model.eval()(x)
+            y = f + 0.1 * f.std() * torch.randn(512, 1, generator=g)  # noisy labels
+        return model, cm, x, y
+
+    model, cm, x, y = setup()
+    assert model.widths()[0] == 8
+    dropped = prune_inputs_by_value(model, cm, 10_000, x, y, z=3.0)
+    assert dropped == [4, 5, 6, 7]
+    assert model.inp.width.kept_index().tolist() == [0, 1, 2, 3] and cm.hard_macs() <= 10_000
+    model, cm, x, y = setup()
+    dropped0 = prune_inputs_by_value(model, cm, 10_000, x, y, z=0.0)
+    assert set(dropped0) <= {4, 5, 6, 7}  # without the test, strong inputs stay too; junk may survive
+    assert len(dropped0) < 4
+
+
+def test_acceptance_lines_report_each_criterion(tmp_path):
+    cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(8, 4), n_train=256, n_test=256,
+                      steps=60, batch=32, budgets=(40,), seeds=1, first_seed=5, oracle_in=(3,), oracle_h1=(4,),
+                      oracle_h2=(2,), timing_steps=5)
+    from train.synthetic import acceptance, run_case_study
+
+    res = run_case_study(cfg)
+    assert {r.seed for r in res.runs} == {5}
+    (a,) = acceptance(res)
+    nw = next(r for r in res.runs if r.method == "noise-width")
+    assert a["macs_ok"] == (0.9 * 40 <= nw.macs <= 40)
+    assert a["inputs_ok"] == (abs(nw.widths[0] - 3) <= 1)
+    assert a["posthoc_ok"] == (a["err"] <= a["posthoc_err"])
+    assert "acceptance @40:" in format_table(res)
+
+
+def test_periodic_input_drop_keeps_budget_and_removes_dropped_inputs_for_good():
+    cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(8, 4), n_train=512, n_test=256,
+                      steps=120, batch=32, value_prune_every=10, value_prune_z=1.0)
+    task = make_task(cfg, 0)
+    r = train_noise_width(task, cfg, 40, 0)
+    assert r.macs <= 40 and r.macs == mlp_macs(*r.widths)
+    during = r.history["inputs_dropped_during"]
+    assert during and len(during) == len(set(during))  # an input is dropped once and never comes back
+    assert r.widths[0] <= 16 - len(during)
