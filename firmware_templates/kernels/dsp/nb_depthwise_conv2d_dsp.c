@@ -274,6 +274,78 @@ static int32_t nb_dwp_need(int32_t g, int32_t rows, int32_t wp, int32_t of)
 
 #if NB_DSP_NATIVE && defined(__thumb2__)
 #define NB_DWP_ASM 1
+/* One loop step of the 3x3 planar path: 4 outputs of one channel (r4-r7) from three filter rows; input
+ * rows r0 / r1 / r2 (post-incremented by 8 bytes), weight words at [sp, #0..20], start value at [sp, #24]. */
+#define NB_DWP_MAC3_STEP \
+    "ldr r4, [sp, #24]\n" \
+    "ldr r8, [sp, #0]\n" \
+    "ldr r9, [sp, #4]\n" \
+    "ldr r10, [r0], #8\n" \
+    "ldr r11, [r0, #-4]\n" \
+    "ldr r12, [r0]\n" \
+    "smlatb r5, r10, r8, r4\n" \
+    "smlad r6, r11, r8, r4\n" \
+    "smlatb r7, r11, r8, r4\n" \
+    "smlad r4, r10, r8, r4\n" \
+    "smlabt r4, r11, r9, r4\n" \
+    "smlad r5, r11, r9, r5\n" \
+    "smlabt r6, r12, r9, r6\n" \
+    "smlad r7, r12, r9, r7\n" \
+    "ldr r8, [sp, #8]\n" \
+    "ldr r9, [sp, #12]\n" \
+    "ldr r10, [r1], #8\n" \
+    "ldr r11, [r1, #-4]\n" \
+    "ldr r12, [r1]\n" \
+    "smlad r4, r10, r8, r4\n" \
+    "smlatb r5, r10, r8, r5\n" \
+    "smlad r6, r11, r8, r6\n" \
+    "smlatb r7, r11, r8, r7\n" \
+    "smlabt r4, r11, r9, r4\n" \
+    "smlad r5, r11, r9, r5\n" \
+    "smlabt r6, r12, r9, r6\n" \
+    "smlad r7, r12, r9, r7\n" \
+    "ldr r8, [sp, #16]\n" \
+    "ldr r9, [sp, #20]\n" \
+    "ldr r10, [r2], #8\n" \
+    "ldr r11, [r2, #-4]\n" \
+    "ldr r12, [r2]\n" \
+    "smlad r4, r10, r8, r4\n" \
+    "smlatb r5, r10, r8, r5\n" \
+    "smlad r6, r11, r8, r6\n" \
+    "smlatb r7, r11, r8, r7\n" \
+    "smlabt r4, r11, r9, r4\n" \
+    "smlad r5, r11, r9, r5\n" \
+    "smlabt r6, r12, r9, r6\n" \
+    "smlad r7, r12, r9, r7\n"
+
+/* NB_DWP_MAC3_STEP with the full-range requantization fused in: m, k, e at [sp, #28..36]; the 4 bytes
+ * go to [r3, #4 .. #16] (r3 advances by 16). */
+#define NB_DWP_MAC3Q_STEP \
+    NB_DWP_MAC3_STEP \
+    "ldr r8, [sp, #28]\n" \
+    "ldr r9, [sp, #32]\n" \
+    "ldr r10, [sp, #36]\n" \
+    "smmlar r11, r4, r8, r9\n" \
+    "add r4, r11, r4, asr #31\n" \
+    "smmlar r11, r5, r8, r9\n" \
+    "add r5, r11, r5, asr #31\n" \
+    "smmlar r11, r6, r8, r9\n" \
+    "add r6, r11, r6, asr #31\n" \
+    "smmlar r11, r7, r8, r9\n" \
+    "add r7, r11, r7, asr #31\n" \
+    "asr r4, r4, r10\n" \
+    "asr r5, r5, r10\n" \
+    "asr r6, r6, r10\n" \
+    "asr r7, r7, r10\n" \
+    "ssat r4, #8, r4\n" \
+    "ssat r5, #8, r5\n" \
+    "ssat r6, #8, r6\n" \
+    "ssat r7, #8, r7\n" \
+    "strb r4, [r3, #4]\n" \
+    "strb r5, [r3, #8]\n" \
+    "strb r6, [r3, #12]\n" \
+    "strb r7, [r3, #16]!\n"
+
 /* nb_dwp_mac3_s(p0, row_bytes, acc, wk, p0_end): the loop of nb_dwp_mac3x3 (wk: w[0..5], start). Three row
  * pointers (post-incremented), the row's two filter words and the start value reloaded from the stack in the
  * load run of each row (14 registers: r0-r2 rows, r3 acc, r4-r7 accumulators, r8/r9 filter, r10-r12 input
@@ -295,46 +367,7 @@ __asm__(".syntax unified\n"
         "add r1, r0, r12\n"
         "add r2, r1, r12\n"
         "1:\n"
-        "ldr r4, [sp, #24]\n"
-        "ldr r8, [sp, #0]\n"
-        "ldr r9, [sp, #4]\n"
-        "ldr r10, [r0], #8\n"
-        "ldr r11, [r0, #-4]\n"
-        "ldr r12, [r0]\n"
-        "smlatb r5, r10, r8, r4\n"
-        "smlad r6, r11, r8, r4\n"
-        "smlatb r7, r11, r8, r4\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
-        "ldr r8, [sp, #8]\n"
-        "ldr r9, [sp, #12]\n"
-        "ldr r10, [r1], #8\n"
-        "ldr r11, [r1, #-4]\n"
-        "ldr r12, [r1]\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlatb r5, r10, r8, r5\n"
-        "smlad r6, r11, r8, r6\n"
-        "smlatb r7, r11, r8, r7\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
-        "ldr r8, [sp, #16]\n"
-        "ldr r9, [sp, #20]\n"
-        "ldr r10, [r2], #8\n"
-        "ldr r11, [r2, #-4]\n"
-        "ldr r12, [r2]\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlatb r5, r10, r8, r5\n"
-        "smlad r6, r11, r8, r6\n"
-        "smlatb r7, r11, r8, r7\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
+        NB_DWP_MAC3_STEP
         "stmia r3!, {r4-r7}\n"
         "cmp r0, lr\n"
         "bne 1b\n"
@@ -367,134 +400,10 @@ __asm__(".syntax unified\n"
         "add r1, r0, r12\n"
         "add r2, r1, r12\n"
         "1:\n"
-        "ldr r4, [sp, #24]\n"
-        "ldr r8, [sp, #0]\n"
-        "ldr r9, [sp, #4]\n"
-        "ldr r10, [r0], #8\n"
-        "ldr r11, [r0, #-4]\n"
-        "ldr r12, [r0]\n"
-        "smlatb r5, r10, r8, r4\n"
-        "smlad r6, r11, r8, r4\n"
-        "smlatb r7, r11, r8, r4\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
-        "ldr r8, [sp, #8]\n"
-        "ldr r9, [sp, #12]\n"
-        "ldr r10, [r1], #8\n"
-        "ldr r11, [r1, #-4]\n"
-        "ldr r12, [r1]\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlatb r5, r10, r8, r5\n"
-        "smlad r6, r11, r8, r6\n"
-        "smlatb r7, r11, r8, r7\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
-        "ldr r8, [sp, #16]\n"
-        "ldr r9, [sp, #20]\n"
-        "ldr r10, [r2], #8\n"
-        "ldr r11, [r2, #-4]\n"
-        "ldr r12, [r2]\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlatb r5, r10, r8, r5\n"
-        "smlad r6, r11, r8, r6\n"
-        "smlatb r7, r11, r8, r7\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
-        "ldr r8, [sp, #28]\n"
-        "ldr r9, [sp, #32]\n"
-        "ldr r10, [sp, #36]\n"
-        "smmlar r11, r4, r8, r9\n"
-        "add r4, r11, r4, asr #31\n"
-        "smmlar r11, r5, r8, r9\n"
-        "add r5, r11, r5, asr #31\n"
-        "smmlar r11, r6, r8, r9\n"
-        "add r6, r11, r6, asr #31\n"
-        "smmlar r11, r7, r8, r9\n"
-        "add r7, r11, r7, asr #31\n"
-        "asr r4, r4, r10\n"
-        "asr r5, r5, r10\n"
-        "asr r6, r6, r10\n"
-        "asr r7, r7, r10\n"
-        "ssat r4, #8, r4\n"
-        "ssat r5, #8, r5\n"
-        "ssat r6, #8, r6\n"
-        "ssat r7, #8, r7\n"
-        "strb r4, [r3, #4]\n"
-        "strb r5, [r3, #8]\n"
-        "strb r6, [r3, #12]\n"
-        "strb r7, [r3, #16]!\n"
+        NB_DWP_MAC3Q_STEP
         "cmp r0, lr\n"
         "beq 2f\n"
-        "ldr r4, [sp, #24]\n"
-        "ldr r8, [sp, #0]\n"
-        "ldr r9, [sp, #4]\n"
-        "ldr r10, [r0], #8\n"
-        "ldr r11, [r0, #-4]\n"
-        "ldr r12, [r0]\n"
-        "smlatb r5, r10, r8, r4\n"
-        "smlad r6, r11, r8, r4\n"
-        "smlatb r7, r11, r8, r4\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
-        "ldr r8, [sp, #8]\n"
-        "ldr r9, [sp, #12]\n"
-        "ldr r10, [r1], #8\n"
-        "ldr r11, [r1, #-4]\n"
-        "ldr r12, [r1]\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlatb r5, r10, r8, r5\n"
-        "smlad r6, r11, r8, r6\n"
-        "smlatb r7, r11, r8, r7\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
-        "ldr r8, [sp, #16]\n"
-        "ldr r9, [sp, #20]\n"
-        "ldr r10, [r2], #8\n"
-        "ldr r11, [r2, #-4]\n"
-        "ldr r12, [r2]\n"
-        "smlad r4, r10, r8, r4\n"
-        "smlatb r5, r10, r8, r5\n"
-        "smlad r6, r11, r8, r6\n"
-        "smlatb r7, r11, r8, r7\n"
-        "smlabt r4, r11, r9, r4\n"
-        "smlad r5, r11, r9, r5\n"
-        "smlabt r6, r12, r9, r6\n"
-        "smlad r7, r12, r9, r7\n"
-        "ldr r8, [sp, #28]\n"
-        "ldr r9, [sp, #32]\n"
-        "ldr r10, [sp, #36]\n"
-        "smmlar r11, r4, r8, r9\n"
-        "add r4, r11, r4, asr #31\n"
-        "smmlar r11, r5, r8, r9\n"
-        "add r5, r11, r5, asr #31\n"
-        "smmlar r11, r6, r8, r9\n"
-        "add r6, r11, r6, asr #31\n"
-        "smmlar r11, r7, r8, r9\n"
-        "add r7, r11, r7, asr #31\n"
-        "asr r4, r4, r10\n"
-        "asr r5, r5, r10\n"
-        "asr r6, r6, r10\n"
-        "asr r7, r7, r10\n"
-        "ssat r4, #8, r4\n"
-        "ssat r5, #8, r5\n"
-        "ssat r6, #8, r6\n"
-        "ssat r7, #8, r7\n"
-        "strb r4, [r3, #4]\n"
-        "strb r5, [r3, #8]\n"
-        "strb r6, [r3, #12]\n"
-        "strb r7, [r3, #16]!\n"
+        NB_DWP_MAC3Q_STEP
         "cmp r0, lr\n"
         "bne 1b\n"
         "2:\n"
