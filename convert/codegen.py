@@ -254,6 +254,7 @@ class Options:
     tflm_arena: bool = True  # measure TFLM's arena (subprocess, a few seconds)
     hop_rate_hz: float | None = None
     name: str | None = None
+    prepared_weights: bool = True  # DSP builds: CONV_2D g42 streams in flash (faster, less RAM, more flash)
 
 
 def synthetic_clip(seconds: float, sample_rate: int = 16000, seed: int = 0) -> np.ndarray:
@@ -287,10 +288,53 @@ def _load_target(name: str):
     return tomllib.loads(path.read_text())
 
 
-def _variant_ctx(sg: Subgraph, params: list[OpParams], cpu: str) -> dict[str, Any]:
+def _dsp_prepared(sg: Subgraph, op: Any, p: OpParams) -> tuple[np.ndarray, int] | None:
+    """The DSP (Cortex-M4/M7) CONV_2D g42 stream of `op` prepared at generation time
+    (convert.kernel_variants.prepare_weights) and the op's scratch need with it (the vertical-pair table of
+    4-byte kernel rows, if any), or None when the op does not take that path (the kernel prepares per call)."""
+    from convert import kernel_variants as kv
+    from convert import quant
+
+    if op.name != "CONV_2D" or len(op.inputs) < 2:
+        return None
+    x, w, out = sg.tensors[op.inputs[0]], sg.tensors[op.inputs[1]], sg.tensors[op.outputs[0]]
+    bias = sg.tensors[op.inputs[2]].data if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    arrays = {a.suffix: np.asarray(a.values) for a in p.arrays}
+    if (w.data is None or len(w.shape) != 4 or len(x.shape) != 4 or len(out.shape) != 4 or out.quantization is None
+            or not {"mult", "shift"} <= set(arrays) or {t.type_name for t in (x, w, out)} != {"INT8"}
+            or (bias is not None and np.asarray(bias).dtype != np.int32)):
+        return None
+    o = op.options
+    amin, amax = quant.activation_range(o.get("fused_activation_function"), float(out.quantization.scale[0]),
+                                        int(out.quantization.zero_point[0]))
+
+    def zp(t: Any) -> int:
+        return int(t.quantization.zero_point[0]) if t.quantization is not None and t.quantization.zero_point.size \
+            else 0
+
+    n_pos = int(out.shape[1]) * int(out.shape[2])
+    prep = kv.prepare_weights("CONV_2D", "cortex-m4", np.asarray(w.data), bias, out_multiplier=arrays["mult"],
+                              out_shift=arrays["shift"], input_zero_point=zp(x), output_zero_point=zp(out),
+                              act_min=amin, act_max=amax, n_pos=n_pos, grouped=int(w.shape[3]) != int(x.shape[3]))
+    if prep is None:
+        return None
+    sh, sw = int(o.get("stride_h", 1)), int(o.get("stride_w", 1))
+    dh, dw = int(o.get("dilation_h_factor", 1)), int(o.get("dilation_w_factor", 1))
+    vp = kv.conv2d_vpairs_bytes(int(w.shape[1]), int(w.shape[2]), int(w.shape[3]), int(x.shape[2]),
+                                int(out.shape[1]), int(out.shape[2]), sh, sw,
+                                quant.conv_padding(int(x.shape[2]), int(w.shape[2]), sw, dw, int(out.shape[2])), dh, dw,
+                                quant.conv_padding(int(x.shape[1]), int(w.shape[1]), sh, dh, int(out.shape[1])))
+    need = kv.scratch_bytes("CONV_2D", "cortex-m4", kh=w.shape[1], kw=w.shape[2], c_in=w.shape[3], c_out=w.shape[0],
+                            n_pos=n_pos, prepared=True, vpairs_bytes=vp)
+    return prep, need
+
+
+def _variant_ctx(sg: Subgraph, params: list[OpParams], cpu: str,
+                 prepared: dict[int, tuple[np.ndarray, int]] | None = None) -> dict[str, Any]:
     """The optimized kernel variants (convert.kernel_variants) a `cpu` build compiles instead of the portable
     kernels: project-relative sources under nb/target/<kind>/, the portable files they replace, include dirs
-    and the scratch size (max over the model's ops)."""
+    and the scratch size (max over the model's ops; prepared: op index -> (DSP stream, scratch need with it)
+    of the CONV_2D ops whose stream the DSP builds get from flash)."""
     from convert import kernel_variants as kv
 
     ops = sorted({p.op for p in params if kv.has_variant(p.op, cpu)})
@@ -305,7 +349,9 @@ def _variant_ctx(sg: Subgraph, params: list[OpParams], cpu: str) -> dict[str, An
     for op in sg.operators:
         if op.name in ops:
             w = sg.tensors[op.inputs[1]].shape
-            if op.name == "CONV_2D":
+            if op.name == "CONV_2D" and kind == "dsp" and prepared and op.index in prepared:
+                need = prepared[op.index][1]
+            elif op.name == "CONV_2D":
                 o = sg.tensors[op.outputs[0]].shape
                 need = kv.scratch_bytes(op.name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0],
                                         n_pos=int(o[1]) * int(o[2]) if len(o) == 4 else 1 << 30)
@@ -369,15 +415,28 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
 
     ops_ctx = []
     stages = dict(STAGE_VAD if vad else STAGE_MODEL)
+    # DSP CONV_2D g42 streams prepared here (flash) instead of per call (scratch): nb_model_data.c, DSP builds only
+    prepared: dict[int, tuple[np.ndarray, int]] = {}
+    prepared_ctx = []
+    for p in params:
+        got = (_dsp_prepared(sg, sg.operators[p.index], p)
+               if opts.prepared_weights and p.op == "CONV_2D" and p.ctype else None)
+        if got is not None:
+            prepared[p.index] = got
+            prepared_ctx.append({"index": p.index, "name": f"nb_p{p.index}_g42", "n": int(got[0].size),
+                                 "bytes": 4 * int(got[0].size), "data": _fmt_values(got[0], "int32_t", 8)})
     for p in params:
         pname = f"nb_p{p.index}"
         sid = _stage_for_op(p.index)
         stages[sid] = f"op{p.index}_{p.op.lower()}" if sid < MAX_STAGE or len(params) <= MAX_STAGE - OP_STAGE_BASE + 1 \
             else "ops_rest"
         cost = op_cost(sg, sg.operators[p.index])
+        init = substitute(p.init, pname, expr) if p.ctype else ""
+        if p.index in prepared:
+            init = init[:-1] + f", .prepared = NB_DSP_PREPARED_DATA({pname}_g42)}}"
         ops_ctx.append({
             "index": p.index, "op": p.op, "pname": pname, "ctype": p.ctype, "stage": sid, "macs": cost.macs,
-            "init": substitute(p.init, pname, expr) if p.ctype else "",
+            "init": init,
             "call": substitute(p.call, pname, expr), "returns_status": p.returns_status,
             "arrays": [{"name": f"{pname}_{a.suffix}", "ctype": a.ctype, "n": len(a.values),
                         "data": _fmt_values(np.asarray(a.values), a.ctype)} for a in p.arrays],
@@ -427,9 +486,10 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
         "arena_bytes": max(plan.arena_bytes, 16), "plan": plan, "kernels": kernels, "ops_used": ops_used,
         "tflm_ops": [{"op": o, "method": _tflm_op_method(o)} for o in ops_used],
         "tflm_arena": tflm_arena, "stages": dict(sorted(stages.items())),
-        "cpus": [{"make": m, "cpu": c, "board": b, "flags": _cflags_for(c), **_variant_ctx(sg, params, c)}
+        "cpus": [{"make": m, "cpu": c, "board": b, "flags": _cflags_for(c), **_variant_ctx(sg, params, c, prepared)}
                  for m, c, b in CPUS],
         "vad": None, "weight_bytes": weight_bytes, "notes": src.notes,
+        "prepared": prepared_ctx, "prepared_bytes": sum(a["bytes"] for a in prepared_ctx),
     }
     if vad:
         from train.postproc import PostProcConfig, quantized_threshold

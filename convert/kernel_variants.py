@@ -6,12 +6,15 @@ have optimized variants that define the SAME function with the SAME params struc
 ``nb_depthwise_conv2d``, ``nb_fully_connected``), in ``kernels/dsp/`` and ``kernels/mve/``. A project
 compiles exactly one implementation per op: :func:`variant_sources` gives it.
 
-Weights keep the default TFLite layout (OHWI / [1, kh, kw, c] / [out, in]) in flash: no generation-time
-reordering, and the bias is the TFLite bias. The layouts the SIMD loops want are built once per call in the
-scratch buffer instead (the DSP CONV_2D blocked path widens the filter to int16 blocks of 4 rows, the DSP
-depthwise widens it per channel group; input-offset folding and requantization tables likewise): RAM for
-the duration of one call instead of 2x weight flash, and no API change. So :func:`prepare_weights` is the
-identity; it exists so a future generation-time layout has one place to go.
+Weights keep the default TFLite layout (OHWI / [1, kh, kw, c] / [out, in]) in flash, and the bias is the
+TFLite bias. The layouts the SIMD loops want are mostly built once per call in the scratch buffer (the DSP
+CONV_2D w16 path widens the filter to int16 blocks of 4 rows, the DSP depthwise widens it per channel group;
+input-offset folding and requantization tables likewise): RAM for the duration of one call. One is built at
+generation time instead: :func:`prepare_weights` gives the DSP CONV_2D "g42" stream (doubled int16 weights,
+start values, requantization words; about 2x the op's weight bytes) of an op that takes that path; the code
+generator emits it as const data (flash) and passes it in ``nb_conv2d_params_t.prepared`` (NULL: prepared per
+call as before), so the call skips the preparation and its scratch need drops to one column pair
+(:func:`scratch_bytes` with ``prepared=True``).
 
 Code generator: ``convert.codegen`` copies the variants to ``nb/target/dsp`` / ``nb/target/mve`` of a generated
 project; its Makefile/CMake m4/m7 (m55) builds and its project.json compile them instead of the portable files.
@@ -37,6 +40,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 KERNELS_DIR = Path(__file__).resolve().parent.parent / "firmware_templates" / "kernels"
 DSP_DIR = KERNELS_DIR / "dsp"
@@ -121,7 +126,9 @@ def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
     """Bytes of ``nb_kernel_scratch`` the `op` variant for `cpu` needs for full speed (0: none).
 
     params: CONV_2D: kh, kw, c_in (per group), c_out, optional n_pos (output positions per call; the DSP
-    blocked path needs >= DSP_W16_MIN_POS, unknown = large); DEPTHWISE_CONV_2D: kh, kw, c (output channels),
+    blocked path needs >= DSP_W16_MIN_POS, unknown = large), optional prepared (the DSP g42 stream comes from
+    :func:`prepare_weights`: only the column pair, or vpairs_bytes (:func:`conv2d_vpairs_bytes`) if larger);
+    DEPTHWISE_CONV_2D: kh, kw, c (output channels),
     depth_multiplier, optional n_pos (output positions per call incl. batch; the DSP / MVE direct path
     for <= DW_DIRECT_MAX_POS positions needs none; the DSP 3x3 planar path grows with it); FULLY_CONNECTED:
     accum_depth, out_depth.
@@ -139,6 +146,8 @@ def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
             # g42 path (full output range): per 4-channel block 8 start + 2 * Kp weight + 12 requant words, and
             # one interleaved column pair (Kp words)
             c_out, kp = int(params["c_out"]), _ceil(kk, 8)
+            if params.get("prepared"):  # g42 with the stream in flash: one column pair (or the vpairs table)
+                return max(4 * kp, int(params.get("vpairs_bytes", 0)))
             g42 = 4 * (_ceil(c_out, 4) // 4 * (20 + 2 * kp) + kp)
             return max(small, 2 * _ceil(c_out, 4) * kp + 16 * c_out + 8 * kp, g42)
         # MVE: two accumulator rows (int32 [c_out] each) + two int8 im2col columns (8 * c4 + 2 * k16 are
@@ -170,9 +179,10 @@ def scratch_bytes(op: str, cpu: str, **params: Any) -> int:
     return 0
 
 
-def scratch_bytes_for_op(op: Any, cpu: str) -> int:
+def scratch_bytes_for_op(op: Any, cpu: str, prepared: bool = False) -> int:
     """:func:`scratch_bytes` from a ``convert.tflite_ir`` operator (needs ``op.name`` and the model's
-    tensors resolved as in tests/kernel_harness.ParsedOp: ``op.inputs[1].shape``)."""
+    tensors resolved as in tests/kernel_harness.ParsedOp: ``op.inputs[1].shape``). prepared: a CONV_2D whose
+    :func:`prepare_weights` data is passed (needs ``op.inputs[0].shape`` and ``op.options`` then)."""
     name = op.name if hasattr(op, "name") else str(op)
     if name not in _VARIANTS:
         return 0
@@ -180,6 +190,16 @@ def scratch_bytes_for_op(op: Any, cpu: str) -> int:
     if name == "CONV_2D":
         o = op.outputs[0].shape if getattr(op, "outputs", None) else None
         n_pos = {"n_pos": int(o[1]) * int(o[2])} if o is not None and len(o) == 4 else {}
+        if prepared and o is not None and len(o) == 4:
+            from convert import quant
+
+            x, opt = op.inputs[0].shape, op.options
+            sh, sw = int(opt.get("stride_h", 1)), int(opt.get("stride_w", 1))
+            dh, dw = int(opt.get("dilation_h_factor", 1)), int(opt.get("dilation_w_factor", 1))
+            vp = conv2d_vpairs_bytes(w[1], w[2], w[3], x[2], o[1], o[2], sh, sw,
+                                     quant.conv_padding(x[2], w[2], sw, dw, o[2]), dh, dw,
+                                     quant.conv_padding(x[1], w[1], sh, dh, o[1]))
+            n_pos |= {"prepared": True, "vpairs_bytes": vp}
         return scratch_bytes(name, cpu, kh=w[1], kw=w[2], c_in=w[3], c_out=w[0], **n_pos)
     if name == "DEPTHWISE_CONV_2D":
         o = op.outputs[0].shape if getattr(op, "outputs", None) else None
@@ -190,8 +210,86 @@ def scratch_bytes_for_op(op: Any, cpu: str) -> int:
     return 0
 
 
-def prepare_weights(op: str, cpu: str, weights: Any, bias: Any = None, **params: Any) -> tuple[Any, Any]:
-    """Generation-time weight/bias transform for the variant of `op` on `cpu`: the identity (every variant
-    reads the default TFLite layout and bias). Returns (weights, bias)."""
-    _cpu(cpu)
-    return weights, bias
+G42_MAGIC = 0x3234676E  # NB_DSP_G42_MAGIC of dsp/nb_dsp_gemm.h
+G42_HEADER_WORDS = 4  # NB_DSP_G42_HEADER_WORDS: {magic, K, c_out, stream words}
+G42_MAX_K = 8192  # nb_dsp_g42_prepare refuses larger K
+
+
+def _g42_stream(w: np.ndarray, bias: np.ndarray | None, mult: np.ndarray, shift: np.ndarray, in_zp: int,
+                out_zp: int) -> np.ndarray | None:
+    """The g42 stream of dsp/nb_dsp_gemm.h:nb_dsp_g42_prepare (per-channel requantization), word for word, or
+    None where that function returns 0 (K, a multiplier, shift or bias outside the path's exact range)."""
+    n_out, kk = w.shape
+    if kk > G42_MAX_K or n_out < 1:
+        return None
+    m = np.asarray(mult, dtype=np.int64).reshape(-1)
+    e = -np.asarray(shift, dtype=np.int64).reshape(-1)
+    b = np.zeros(n_out, dtype=np.int64) if bias is None else np.asarray(bias, dtype=np.int64).reshape(-1)
+    if m.size != n_out or e.size != n_out or b.size != n_out:
+        raise ValueError(f"g42 stream: {n_out} channels but {m.size} multipliers, {e.size} shifts, {b.size} biases")
+    if (m < 0).any() or (e < 1).any() or (e > 23).any() or (b < -(1 << 28)).any() or (b > (1 << 28)).any():
+        return None
+    kp, k4, n4 = _ceil(kk, 8), kk // 4 * 4, _ceil(n_out, 4)
+    # slot order of the columns (nb_dsp_slot): groups of 4 as (x0, x2, x1, x3), the K % 4 tail in order
+    slot = np.arange(kk)
+    slot[:k4] = (slot[:k4] & ~3) | np.array([0, 2, 1, 3])[slot[:k4] & 3]
+    ws = np.zeros((n4, kp), dtype=np.int64)
+    ws[:n_out, slot] = 2 * np.asarray(w, dtype=np.int64)
+    words = (ws[:, 0::2] & 0xFFFF) | ((ws[:, 1::2] & 0xFFFF) << 16)  # [row, slot pair]
+    start = np.zeros(n4, dtype=np.int64)
+    start[:n_out] = 2 * b - in_zp * ws[:n_out].sum(axis=1)
+    prm = np.zeros((n4, 3), dtype=np.int64)
+    prm[:, 2] = 1
+    prm[:n_out, 0] = m
+    prm[:n_out, 1] = (1 << (e - 1)) + out_zp * (1 << e)
+    prm[:n_out, 2] = e
+    blocks = []
+    for ob in range(n4 // 4):
+        rows = slice(4 * ob, 4 * ob + 4)
+        blocks += [np.repeat(start[rows], 2), words[rows].T.reshape(-1), prm[rows].reshape(-1)]
+    return (np.concatenate(blocks) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+def g42_applies(act_min: int, act_max: int, n_pos: int, grouped: bool = False) -> bool:
+    """Whether a DSP CONV_2D call takes the g42 path (given its stream): full int8 output range, no groups,
+    >= DSP_W16_MIN_POS output positions per call."""
+    return act_min <= -128 and act_max >= 127 and int(n_pos) >= DSP_W16_MIN_POS and not grouped
+
+
+def prepare_weights(op: str, cpu: str, weights: Any, bias: Any = None, **params: Any) -> np.ndarray | None:
+    """Data the variant of `op` on `cpu` would otherwise prepare per call, computed at generation time (const
+    data in flash, passed as the params struct's ``prepared`` pointer), or None (the variant prepares per call
+    or needs nothing). Weights and bias stay the TFLite tensors (the other paths read them).
+
+    DSP (cortex-m4/m7) CONV_2D taking the g42 path (:func:`g42_applies` and every channel in the exact range
+    of nb_dsp_g42_prepare): int32 words {G42_MAGIC, K, c_out, n} + the n-word g42 stream, bit-exact to what
+    nb_dsp_g42_prepare lays out in the scratch. params: out_multiplier, out_shift ([c_out]),
+    input_zero_point, output_zero_point, act_min, act_max, n_pos (output positions per call), optional
+    grouped (filter c_in < input c_in). weights: OHWI int8 [c_out, kh, kw, c_in]; bias: int32 [c_out] or None.
+    """
+    if kind(cpu) != "dsp" or op != "CONV_2D":
+        return None
+    if not g42_applies(int(params["act_min"]), int(params["act_max"]), int(params["n_pos"]),
+                       bool(params.get("grouped", False))):
+        return None
+    w = np.asarray(weights)
+    w = w.reshape(w.shape[0], -1).astype(np.int64)
+    stream = _g42_stream(w, None if bias is None else np.asarray(bias), np.asarray(params["out_multiplier"]),
+                         np.asarray(params["out_shift"]), int(params["input_zero_point"]),
+                         int(params["output_zero_point"]))
+    if stream is None:
+        return None
+    head = np.array([G42_MAGIC, w.shape[1], w.shape[0], stream.size], dtype=np.int64)
+    return np.concatenate([(head & 0xFFFFFFFF).astype(np.uint32).view(np.int32), stream])
+
+
+def conv2d_vpairs_bytes(kh: int, kw: int, c_in: int, in_w: int, out_h: int, out_w: int, stride_h: int,
+                        stride_w: int, pad_w: int, dilation_h: int = 1, dilation_w: int = 1,
+                        pad_h: int = 0) -> int:
+    """Bytes of the DSP CONV_2D vertical-pair table (nb_conv2d_vpairs of dsp/nb_conv2d_dsp.c: 4-byte kernel
+    rows, kws conv0) for a g42 call, 0 when that path does not apply."""
+    in_row = in_w * c_in
+    direct = kh == 1 and kw == 1 and pad_h == 0 and pad_w == 0 and (kh * kw * c_in) % 4 == 0
+    ok = (kw * c_in == 4 and dilation_h == 1 and dilation_w == 1 and out_h >= 2 and in_row >= 4
+          and -pad_w * c_in > -4 and ((out_w - 1) * stride_w - pad_w) * c_in < in_row and not direct)
+    return 16 * ((out_h - 2) * stride_h + kh + 1 + stride_h) if ok else 0

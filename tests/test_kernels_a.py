@@ -180,6 +180,7 @@ CONV_BODY = r"""
     p.act_min = q[20]; p.act_max = q[21];
     p.out_multiplier = ARG_I32(1);
     p.out_shift = ARG_I32(2);
+    p.prepared = NULL;
     nb_conv2d(&p, ARG_I8(3), ARG_I8(4), ARG_I32(5), (int8_t *)out);
     return 0;
 """

@@ -17,6 +17,9 @@ typedef struct {
     const int32_t *out_multiplier;   /* [c_out] from convert/quant.py:conv_multipliers */
     const int32_t *out_shift;        /* [c_out] */
     int32_t act_min, act_max;        /* fused activation clamp (quant.py:activation_range) */
+    const void *prepared;            /* NULL, or data prepared at generation time for the CPU's kernel
+                                      * variant (convert.kernel_variants.prepare_weights; the DSP CONV_2D
+                                      * g42 stream); portable kernels ignore it */
 } nb_conv2d_params_t;
 
 /* bias may be NULL (no bias). Grouped convolution if filter.c < in.c. */

@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--hop-rate", type=float, default=None, help="hops (invokes) per second for measurement")
     p.add_argument("--name", default=None, help="project / ELF name (default: the model or run folder name)")
     p.add_argument("--no-tflm-arena", action="store_true", help="skip measuring TFLM's arena")
+    p.add_argument("--no-prepared-weights", action="store_true",
+                   help="Cortex-M4/M7: keep only the TFLite weights in flash and prepare the SIMD layout of each "
+                        "CONV_2D per call in RAM scratch (less flash, more RAM, a little slower)")
 
 
 def _read_clip(path: str, seconds: float):
@@ -62,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     opts = Options(target=args.target, threshold=args.threshold, onset_hops=args.onset_hops,
                    hangover_hops=args.hangover_hops, clip=clip, clip_seconds=args.clip_seconds,
                    n_test_inputs=args.inputs, seed=args.seed, tflm_arena=not args.no_tflm_arena,
-                   hop_rate_hz=args.hop_rate, name=args.name)
+                   hop_rate_hz=args.hop_rate, name=args.name, prepared_weights=not args.no_prepared_weights)
     info = generate(args.source, args.out, opts)
     print(format_summary(info))
     print(f"build: make -C {args.out} host | m4 | m7 | m55 | run-qemu;  measure: noisebudget measure {args.out}")

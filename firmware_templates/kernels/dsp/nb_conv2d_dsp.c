@@ -1,5 +1,11 @@
 /* nb_conv2d_dsp.c - int8 CONV_2D for Cortex-M4/M7 (DSP extension); defines nb_conv2d (see nb_conv2d.h).
  *
+ * Generation-time preparation: the code generator (convert.kernel_variants.prepare_weights) emits the g42
+ * stream of every CONV_2D op that takes the g42 path as const data (flash) and passes it in p->prepared
+ * (header {NB_DSP_G42_MAGIC, K, c_out, words}, nb_dsp_gemm.h). Such a call prepares nothing: the scratch then
+ * holds only the column pair (4 * Kp bytes) or the vertical-pair table. p->prepared NULL (tests, other
+ * callers): the stream is prepared per call in the scratch as below.
+ *
  * Paths (all bit-exact to nb_conv2d.c / TFLM):
  * - g42 (>= NB_DSP_W16_MIN_POS = 4 output positions per call, full int8 output range, no groups, every
  *   channel's requantization and bias in the exact range of nb_dsp_g42_prepare, a scratch that holds both
@@ -15,7 +21,8 @@
  *   scratch has room for it); everything else goes through the pair im2col (nb_conv2d_im2col2). An odd last
  *   position is computed together with its predecessor again.
  *   Scratch: 4 * (ceil4(c_out) / 4 * (20 + 2 * Kp) + Kp) bytes, Kp = ceil8(K), K = kh * kw * c_in
- *   (+ 16 * ((out_h - 1) * stride_h + kh + 1) bytes for the vertical-pair table, used only if it fits).
+ *   (+ 16 * ((out_h - 1) * stride_h + kh + 1) bytes for the vertical-pair table, used only if it fits);
+ *   with a prepared stream only 4 * Kp bytes (or the table: it starts at the scratch start then).
  * - nb_conv2d_w16 (>= 4 positions otherwise, e.g. relu6 clamps): the filter widened to int16 once per call,
  *   im2col of two positions, nb_dsp_gemm_w16 (4 channels x 2 positions, requantization in C).
  *   Scratch: 4 * (ceil4(c_out) * Kp / 2 + 4 * c_out + 2 * Kp) bytes.
@@ -443,30 +450,32 @@ static void nb_conv2d_g42_vpairs(const nb_conv2d_params_t *p, const int8_t *inpu
 
 /* The g42 path (nb_dsp_gemm.h): full int8 output range, >= 2 positions; returns 0 (nothing written) when a
  * channel's bias or requantization is outside its exact range. An odd last position is computed with its
- * predecessor again (same bytes written twice). */
+ * predecessor again (same bytes written twice). pre: the stream prepared at generation time (then the scratch
+ * holds only the column pair / the vertical-pair table), or NULL: prepared here, in the scratch. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
 static int nb_conv2d_g42(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
-                         const int32_t *bias, int8_t *output)
+                         const int32_t *bias, const int32_t *pre, int8_t *output)
 {
     const int32_t out_c = p->out.c, in_c = p->in.c;
     const int32_t K = p->filter.h * p->filter.w * p->filter.c, kp = nb_dsp_kp(K);
     const int32_t n_pos = p->out.h * p->out.w, nfull = out_c >> 2;
     const int direct = p->filter.h == 1 && p->filter.w == 1 && p->pad_h == 0 && p->pad_w == 0 && (K & 3) == 0;
     const int32_t sh = p->stride_h * p->in.w * in_c, sw = p->stride_w * in_c, out_w = p->out.w;
-    int32_t *stream = nb_kernel_scratch;
-    int32_t *col2 = stream + nb_dsp_g42_words(K, out_c);
+    const int32_t stream_words = pre != NULL ? 0 : nb_dsp_g42_words(K, out_c);
+    const int32_t *stream = pre != NULL ? pre : nb_kernel_scratch;
+    int32_t *col2 = nb_kernel_scratch + stream_words;
     nb_dsp_g42_frame_t f;
     int32_t b, pos, k, first = 0;
-    if (!nb_conv2d_g42_prepare(p, filter, bias, stream)) {
+    if (pre == NULL && !nb_conv2d_g42_prepare(p, filter, bias, nb_kernel_scratch)) {
         return 0;
     }
     nb_dsp_g42_frame(&f, col2, K, stream, nfull);
     for (k = 0; k < kp; ++k) {
         col2[k] = 0;
     }
-    if (!direct && nb_conv2d_vpairs(p, 4 * nb_dsp_g42_words(K, out_c))) {
+    if (!direct && nb_conv2d_vpairs(p, 4 * stream_words)) {
         nb_conv2d_g42_vpairs(p, input, stream, col2, &f, output);
         if ((p->out.h & 1) == 0) {
             return 1;
@@ -513,22 +522,33 @@ static int nb_conv2d_g42(const nb_conv2d_params_t *p, const int8_t *input, const
     return 1;
 }
 
-/* The blocked paths (>= NB_DSP_W16_MIN_POS positions, no groups, scratch >= nb_conv2d_w16_need; the g42 path
- * needs about as much, convert.kernel_variants.scratch_bytes sizes for both): g42 when it applies, else
- * nb_conv2d_w16. Kept out of nb_conv2d (the register allocation of the streaming calls' loop). */
+/* The blocked paths (>= NB_DSP_W16_MIN_POS positions, no groups): g42 with the stream prepared at generation
+ * time (p->prepared, full output range: the scratch holds only a column pair, 4 * Kp bytes); else, with a
+ * scratch >= nb_conv2d_w16_need (the g42 path needs about as much, convert.kernel_variants.scratch_bytes
+ * sizes for both), g42 with the stream prepared per call when it applies, else nb_conv2d_w16. Returns 0
+ * (nothing written) when none applies. Kept out of nb_conv2d (the register allocation of the streaming calls'
+ * loop). */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
-                              const int32_t *bias, int8_t *output)
+static int nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
+                             const int32_t *bias, int8_t *output)
 {
     const int32_t K = p->filter.h * p->filter.w * p->filter.c, out_c = p->out.c;
-    if (p->act_min == NB_INT8_MIN && p->act_max == NB_INT8_MAX &&
-        (int32_t)sizeof(nb_kernel_scratch) >= nb_conv2d_g42_need(K, out_c) &&
-        nb_conv2d_g42(p, input, filter, bias, output)) {
-        return;
+    const int full = p->act_min == NB_INT8_MIN && p->act_max == NB_INT8_MAX;
+    const int32_t *pre = full ? nb_dsp_g42_prepared(p->prepared, K, out_c) : NULL;
+    if (pre != NULL && (int32_t)sizeof(nb_kernel_scratch) >= 4 * nb_dsp_kp(K)) {
+        return nb_conv2d_g42(p, input, filter, bias, pre, output);
+    }
+    if ((int32_t)sizeof(nb_kernel_scratch) < nb_conv2d_w16_need(K, out_c)) {
+        return 0;
+    }
+    if (full && (int32_t)sizeof(nb_kernel_scratch) >= nb_conv2d_g42_need(K, out_c) &&
+        nb_conv2d_g42(p, input, filter, bias, NULL, output)) {
+        return 1;
     }
     nb_conv2d_w16(p, input, filter, bias, output);
+    return 1;
 }
 
 void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
@@ -544,8 +564,8 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
     int32_t b, pos;
 
     if (p->filter.c == p->in.c && n_pos >= NB_DSP_W16_MIN_POS &&
-        (int32_t)sizeof(nb_kernel_scratch) >= nb_conv2d_w16_need(K, out_c)) {
-        nb_conv2d_blocked(p, input, filter, bias, output);
+        (p->prepared != NULL || (int32_t)sizeof(nb_kernel_scratch) >= nb_conv2d_w16_need(K, out_c)) &&
+        nb_conv2d_blocked(p, input, filter, bias, output)) {
         return;
     }
     if (p->filter.c != p->in.c || (int32_t)sizeof(nb_kernel_scratch) < 4 * col_stride + 4 * (K & ~3)) {

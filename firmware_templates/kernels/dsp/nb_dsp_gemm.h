@@ -407,8 +407,8 @@ static inline void nb_dsp_gemm_w16(const int32_t *col2, const int32_t *w16, int3
 
 /*
  * Blocked GEMM with requantization in registers ("g42": 4 rows x 2 columns per block), the CONV_2D path for
- * >= NB_DSP_W16_MIN_POS output positions per call with the full int8 output range. Per call,
- * nb_dsp_g42_prepare lays out a stream in scratch, block ob = rows 4ob..4ob+3 (rows >= n_out: zero):
+ * >= NB_DSP_W16_MIN_POS output positions per call with the full int8 output range. Per call (unless the code
+ * generator prepared it: nb_dsp_g42_prepared below), nb_dsp_g42_prepare lays out a stream in scratch, block ob = rows 4ob..4ob+3 (rows >= n_out: zero):
  *   8 words   start values 2 * bias[r] - in_zp * sum(2 * row r), twice each (a0 b0 a1 b1 a2 b2 a3 b3);
  *   2 * Kp    words: per slot pair j (nb_dsp_slot order, Kp = ceil8(K)) the 4 rows' words of 2 * weight;
  *   12 words  per row {m, R, e}: R = 2^(e-1) + out_zp * 2^e, e = -shift.
@@ -428,6 +428,23 @@ static inline int32_t nb_dsp_g42_block_words(int32_t K) { return 20 + 2 * nb_dsp
 static inline int32_t nb_dsp_g42_words(int32_t K, int32_t n_out)
 {
     return ((n_out + 3) >> 2) * nb_dsp_g42_block_words(K);
+}
+
+/* A stream prepared at generation time (nb_conv2d_params_t.prepared, convert.kernel_variants.prepare_weights,
+ * const data in flash): NB_DSP_G42_HEADER_WORDS words {NB_DSP_G42_MAGIC, K, n_out, stream words}, then the
+ * stream exactly as nb_dsp_g42_prepare lays it out (the kernel then prepares nothing per call). */
+#define NB_DSP_G42_MAGIC 0x3234676E /* "ng42" */
+#define NB_DSP_G42_HEADER_WORDS 4
+
+/* The stream of a prepared header for K / n_out, or NULL when `prepared` is NULL or not such a stream. */
+static inline const int32_t *nb_dsp_g42_prepared(const void *prepared, int32_t K, int32_t n_out)
+{
+    const int32_t *h = (const int32_t *)prepared;
+    if (h == NULL || h[0] != (int32_t)NB_DSP_G42_MAGIC || h[1] != K || h[2] != n_out ||
+        h[3] != nb_dsp_g42_words(K, n_out)) {
+        return NULL;
+    }
+    return h + NB_DSP_G42_HEADER_WORDS;
 }
 
 /* Frame of nb_dsp_g42 (32-bit words on the target: the assembly reads it by offset). */

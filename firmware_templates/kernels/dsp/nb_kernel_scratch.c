@@ -2,8 +2,9 @@
  * Armv7E-M / Armv8-M with the DSP extension, the hand-scheduled 2x2 SMLAD dot-product loop of
  * nb_dsp_gemm.h (nb_dsp_dot2x2: in assembly so that all 14 working values stay in registers) and the 4x2
  * loop of the blocked int16-weight GEMM (nb_dsp_dot4x2, and nb_dsp_dot4x2_blocks: all blocks of a column pair),
- * and the g42 kernel of CONV_2D (nb_dsp_g42_1 / nb_dsp_g42_n: 4x2 blocks of a per-call stream with the
- * requantization in registers, an unrolled 32-step body entered Duff-style). */
+ * and the g42 kernel of CONV_2D (nb_dsp_g42_1 / nb_dsp_g42_n: 4x2 blocks of a stream prepared per call in the
+ * scratch or at generation time in flash, with the requantization in registers, an unrolled 32-step body
+ * entered Duff-style). */
 #include "nb_dsp.h"
 
 #if defined(__GNUC__)
