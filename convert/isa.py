@@ -182,7 +182,9 @@ def _classify_coproc(hw1: int, hw2: int) -> Insn:
     if coproc in (0b1110, 0b1111):  # MVE (Armv8.1-M) uses the coprocessor 14/15 encoding space
         if (hw1 & 0x0E00) == 0x0C00:  # load/store shape (VLDR*/VSTR*, VLD2x/VLD4x, VST2x/VST4x)
             load = bool(hw1 & 0x0010)
-            if not hw1 & 0x0120 and not hw2 & 0x1000:  # P = W = 0, bit 12 clear: VLDR/VSTR [Rn, Qm] (offsets)
+            if (hw1 & 0xFFE0) == 0xEC00 and (hw2 & 0x1F00) == 0x0F00:  # VMOV two lanes <-> two core registers
+                return Insn("mve")
+            if not hw1 & 0x0120 and hw1 & 0x0080 and not hw2 & 0x1000:  # P = W = 0: VLDR/VSTR [Rn, Qm] (offsets)
                 n = 16 >> ((hw2 >> 7) & 0x3)  # lanes of the register: 8/16/32/64-bit elements
                 return Insn("mve_gather" if load else "mve_scatter", n)
             if (hw1 & 0xFF00) == 0xFD00 and hw2 & 0x1000:  # VLDRW/VLDRD/VSTRW/VSTRD [Qm, #imm] (addresses)

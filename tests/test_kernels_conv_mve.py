@@ -57,6 +57,9 @@ SPECS = [
     # few positions (3: the older two-row path, as the streaming VAD's 1-3 positions per call)
     _spec(3, 1, (1, 1), 34, 54, seed=210),
     _spec(1, 1, (3, 1), 39, 34, padding="same", act=None, seed=211),
+    # 8 and 7 K chunks: the chunk sequence entered at its first / second chunk (x at immediate offsets)
+    _spec(3, 4, (1, 1), 128, 8, seed=212),
+    _spec(4, 3, (1, 1), 100, 12, act="relu6", rng=(-1.0, 3.0), seed=213),
 ]
 
 

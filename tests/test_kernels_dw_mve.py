@@ -130,9 +130,27 @@ def _wide(rng: np.random.Generator) -> kh.CCase:
     return kh.CCase([q, mult, shift, x, filt, bias], 6 * c)
 
 
+def _relu_type(rng: np.random.Generator, i: int) -> kh.CCase:
+    """Every shift <= 0 (zeros and mixed negatives) and act_min >= output zero point: the requantization
+    without the round-half-away fixup (relu-type clamps; kws-like 64 channels and channel tails)."""
+    case = _synthetic(rng, i)
+    q, mult, _, x, filt, bias = case.args
+    c = int(q[3])
+    q = q.copy()
+    out_zp = int(rng.choice([-128, int(rng.integers(-128, 100))]))
+    q[20] = out_zp
+    q[21] = min(127, out_zp + int(rng.choice([0, 0, int(rng.integers(1, 20))])))
+    q[22] = int(rng.choice([127, int(rng.integers(int(q[21]), 128))]))
+    shift = rng.integers(-12, 1, size=c) if i % 2 else np.full(c, int(rng.integers(-14, 1)))
+    shift[rng.random(c) < 0.2] = 0
+    return kh.CCase([q, mult, shift.astype(np.int32), x, filt, bias], case.out_nbytes)
+
+
 def synthetic_cases(tmp: Path, n: int = 60) -> list[tuple[kh.CCase, np.ndarray]]:
     rng = np.random.default_rng(4321)
     cases = [_synthetic(rng, i) for i in range(n)] + [_wide(rng)]
+    rng2 = np.random.default_rng(8765)
+    cases += [_relu_type(rng2, i) for i in range(max(4, n // 4))]
     exe = tmp / "dw_ref"
     drv = tmp / "dw_ref.c"
     drv.write_text(kh.driver_source(DW_BODY, DEPTHWISE.c_includes))
@@ -192,6 +210,8 @@ def soak(n_synthetic: int, n_models: int, seed: int, scratch: int, tmp: Path) ->
 
     rng = np.random.default_rng(seed)
     cases = [_synthetic(rng, i) for i in range(n_synthetic)]
+    cases += [_relu_type(rng, i) for i in range(n_synthetic // 4)]
+    n_synthetic = len(cases)
     drv = tmp / "dw_ref.c"
     drv.write_text(kh.driver_source(DW_BODY, DEPTHWISE.c_includes))
     kh.compile_c([drv, kh.KERNELS_DIR / "nb_depthwise_conv2d.c"], tmp / "dw_ref", sanitize=True)

@@ -13,13 +13,14 @@
  * w * (x - zp) is 0 as the reference skips them; zeros from K to ceil16(K)) are built, then one assembly
  * call runs their pairs. A channel tail (c_out % 4) runs one more block per pair into a spare row and is
  * copied; an odd last position pairs with itself (second row to the spare row).
- * Scratch (blocked): 12 * ceil4(c_out) (block info) + ceil4(c_out) * ceil16(K) (packed filter) +
+ * Scratch (blocked): ceil4(c_out) * ceil16(K) + 12 * ceil4(c_out) (packed filter and block info) +
  * ceil4(c_out) + 16 (spare rows) + 2 .. 2 * NB_CONVM_COL_PAIRS columns of ceil16(K) bytes (at least 2).
  *
  * Few positions (the streaming VAD: 1-3 per call; packing would not pay) or a positive shift: VMLADAVA
  * dot products, two output positions x two output channels per loop, the input offset term
  * -input_zp * sum(w) summed in the same pass (nb_mve_gemm_fused: every weight loaded once per position
- * pair), requantization vectorized over 4 output channels (nb_mve_requant_row). Scratch:
+ * pair), requantization vectorized over 4 output channels (nb_mve_requant_row; every shift <= 0, checked
+ * with one VMAXV per 4 channels: the shorter form, without the half-away fixup for relu-type clamps). Scratch:
  * 8 * ceil4(c_out) + 2 * ceil16(K) bytes (two accumulator rows, two columns; 1x1 unpadded: no columns).
  * Grouped convolutions or a too small scratch for both use the portable loop nest.
  * convert.kernel_variants.scratch_bytes gives the sizes. Bit-exact to nb_conv2d.c. */
@@ -78,19 +79,31 @@ static void nb_conv2d_im2col_s8(const nb_conv2d_params_t *p, const int8_t *input
             const int8_t *src = input + ((b * p->in.h + in_y0 + dh * ky0) * p->in.w + in_x0 + kx0) * in_c;
             if (n == 4) {
                 /* one unaligned word per kernel row (kws conv0: 1 input channel x 4 taps) */
-                for (ky = ky0; ky < ky1; ++ky, dst += row, src += src_step) {
+                const int32_t n_rows = ky1 - ky0;
+                for (ky = 0; ky < n_rows; ++ky) {
                     uint32_t v;
-                    memcpy(&v, src, 4);
-                    memcpy(dst, &v, 4);
+                    memcpy(&v, src + ky * src_step, 4);
+                    memcpy(dst + ky * row, &v, 4);
                 }
-            } else if (n <= 16) {
+            } else if (n > 16) {
+                for (ky = ky0; ky < ky1; ++ky, dst += row, src += src_step) {
+                    nb_convm_copy(dst, src, n);
+                }
+            } else if (n == 3) {
+                /* a halfword and a byte per kernel row (kws conv0 at a padded edge) */
+                const int32_t n_rows = ky1 - ky0;
+                for (ky = 0; ky < n_rows; ++ky) {
+                    const int8_t *s = src + ky * src_step;
+                    int8_t *d = dst + ky * row;
+                    uint16_t v;
+                    memcpy(&v, s, 2);
+                    memcpy(d, &v, 2);
+                    d[2] = s[2];
+                }
+            } else {
                 const mve_pred16_t pr = vctp8q((uint32_t)n);
                 for (ky = ky0; ky < ky1; ++ky, dst += row, src += src_step) {
                     vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
-                }
-            } else {
-                for (ky = ky0; ky < ky1; ++ky, dst += row, src += src_step) {
-                    nb_convm_copy(dst, src, n);
                 }
             }
         }
@@ -119,8 +132,8 @@ static void nb_conv2d_im2col_s8(const nb_conv2d_params_t *p, const int8_t *input
  * blocks: row a at out, row b right after it (out + c_out); the row of a missing b and the channel tail
  * block (copied out) go to spare (ceil4(c_out) + 16 bytes). */
 static void nb_convm_pair(nb_mve_gemm4x2_args_t *g, void (*gemm)(const nb_mve_gemm4x2_args_t *), const int8_t *wp,
-                          const int32_t *info, int32_t n_full, int32_t tail, const int8_t *xa, const int8_t *xb,
-                          int8_t *out, int8_t *spare)
+                          int32_t n_full, int32_t tail, const int8_t *xa, const int8_t *xb, int8_t *out,
+                          int8_t *spare)
 {
     const int32_t out_c = 4 * n_full + tail;
     int8_t *ob = xb != NULL ? out + out_c : spare;
@@ -129,7 +142,6 @@ static void nb_convm_pair(nb_mve_gemm4x2_args_t *g, void (*gemm)(const nb_mve_ge
     g->xb = xb != NULL ? xb : xa;
     if (n_full > 0) {
         g->w = wp;
-        g->info = info;
         g->out_a = out;
         g->out_b = ob;
         g->n_blocks = n_full;
@@ -137,8 +149,7 @@ static void nb_convm_pair(nb_mve_gemm4x2_args_t *g, void (*gemm)(const nb_mve_ge
     }
     if (tail) {
         int8_t *t = spare + 4 * n_full + 4;
-        g->w = wp + n_full * g->nch * 64;
-        g->info = info + 12 * n_full;
+        g->w = wp + n_full * NB_MVE_PACK4_BLOCK(g->nch);
         g->out_a = t;
         g->out_b = t + 4;
         g->n_blocks = 1;
@@ -153,7 +164,7 @@ static void nb_convm_pair(nb_mve_gemm4x2_args_t *g, void (*gemm)(const nb_mve_ge
 }
 
 /* The blocked path (see the top comment); the caller checked groups, scratch size and shifts <= 0. */
-static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
+static void __attribute__((noinline)) nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
                               const int32_t *bias, int8_t *output)
 {
     const int32_t out_w = p->out.w, out_c = p->out.c;
@@ -163,9 +174,8 @@ static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, 
     const int32_t n_full = out_c >> 2, tail = out_c & 3;
     const int is_1x1 = p->filter.h == 1 && p->filter.w == 1 && p->pad_h == 0 && p->pad_w == 0;
     const int in_place = is_1x1 && K == k16;
-    int32_t *info = nb_kernel_scratch;
-    int8_t *wp = (int8_t *)(void *)(info + 3 * c4);
-    int8_t *spare = wp + c4 * k16; /* c4 + 16 bytes: second row of an odd last position, channel tail rows */
+    int8_t *wp = (int8_t *)(void *)nb_kernel_scratch; /* packed weights and block info (nb_mve_pack4) */
+    int8_t *spare = wp + 12 * c4 + c4 * k16; /* c4 + 16 bytes: second row of an odd last position, tail rows */
     int8_t *cols = spare + c4 + 16;
     /* columns built per call of the assembly: an even number, 2 .. 2 * NB_CONVM_COL_PAIRS, as the scratch allows
      * (the caller checked room for two) */
@@ -177,7 +187,7 @@ static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, 
     nb_mve_gemm4x2_args_t g;
     int32_t b = 0, oy = 0, ox = 0, q, i, j;
 
-    nb_mve_pack4(filter, K, out_c, bias, p->input_zero_point, p->out_multiplier, p->out_shift, 1, wp, info);
+    nb_mve_pack4(filter, K, out_c, bias, p->input_zero_point, p->out_multiplier, p->out_shift, 1, wp);
     g.nch = nch;
     g.out_zp = p->output_zero_point;
     g.act_min = p->act_min;
@@ -190,7 +200,6 @@ static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, 
         /* the pixels of all positions (and batches) are consecutive columns: one call for every pair */
         if (total >= 2) {
             g.w = wp;
-            g.info = info;
             g.n_blocks = n_full;
             g.xa = input;
             g.xb = input + K;
@@ -205,7 +214,7 @@ static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, 
             g.out_step = 0;
         }
         if (total & 1) {
-            nb_convm_pair(&g, gemm, wp, info, n_full, tail, input + (total - 1) * K, NULL,
+            nb_convm_pair(&g, gemm, wp, n_full, tail, input + (total - 1) * K, NULL,
                           output + (total - 1) * out_c, spare);
         }
         return;
@@ -233,7 +242,7 @@ static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, 
                     }
                 }
             }
-            nb_convm_pair(&g, gemm, wp, info, n_full, tail, xa, xb, output + q * out_c, spare);
+            nb_convm_pair(&g, gemm, wp, n_full, tail, xa, xb, output + q * out_c, spare);
         }
         return;
     }
@@ -264,7 +273,6 @@ static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, 
         }
         if (tail == 0 && m >= 2) {
             g.w = wp;
-            g.info = info;
             g.n_blocks = n_full;
             g.xa = cols;
             g.xb = cols + k16;
@@ -280,12 +288,12 @@ static void nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, 
             j = m & ~1;
         } else {
             for (j = 0; j + 1 < m; j += 2) {
-                nb_convm_pair(&g, gemm, wp, info, n_full, tail, cols + j * k16, cols + (j + 1) * k16,
+                nb_convm_pair(&g, gemm, wp, n_full, tail, cols + j * k16, cols + (j + 1) * k16,
                               out + j * out_c, spare);
             }
         }
         if (j < m) {
-            nb_convm_pair(&g, gemm, wp, info, n_full, tail, cols + j * k16, NULL, out + j * out_c, spare);
+            nb_convm_pair(&g, gemm, wp, n_full, tail, cols + j * k16, NULL, out + j * out_c, spare);
         }
         q += m;
     }
@@ -315,8 +323,9 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
         nb_conv2d_ref(p, input, filter, bias, output);
         return;
     }
-    /* the shorter requantization pays for its per-call check over several output positions */
-    rq_mode = p->out.n * n_pos >= 4 && nb_mve_shifts_nonpos(p->out_shift, out_c) ? -1 : 1;
+    /* every shift <= 0 (one VMAXV per 4 channels to check): the shorter requantization, without the fixup
+     * for relu-type clamps */
+    rq_mode = !nb_mve_shifts_nonpos(p->out_shift, out_c) ? 1 : p->act_min >= p->output_zero_point ? -2 : -1;
     for (b = 0; b < p->out.n; ++b) {
         int8_t *out_b = output + b * n_pos * out_c;
         for (pos = 0; pos < n_pos; pos += 2) {

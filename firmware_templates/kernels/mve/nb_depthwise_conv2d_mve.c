@@ -141,7 +141,8 @@ static void nb_dwm_direct(const nb_depthwise_conv2d_params_t *p, const int8_t *i
  * offsets (unused lanes 0): 2 x 2 outputs, up to 36 MACs. Per quad of 4 channels the sums go to acc as
  * [output pixel][channel of the quad] (pixel order: walk along H [row][column], else [column][row]); then
  * per pixel one VLDRW, + start value bias - zp * sum(w) (the input offset folded in), VQRDMULH / rounding
- * shift (TFLM double rounding, every shift < 0: 7 vector instructions, else nb_mve_requant), output offset,
+ * shift (TFLM double rounding; every shift <= 0 and a relu-type clamp, act_min >= output zero point: no
+ * round-half-away fixup, 8 vector instructions per pixel; else the fixup or nb_mve_requant), output offset,
  * clamp and one VSTRB.32 of 4 contiguous NHWC bytes (predicated for a channel tail): no scatter.
  * Scratch: start values, filter grids, zero-point row, acc (NB_DWM_ACC_BYTES), then D (the rest: the row
  * chunk adapts to the scratch size; NB_DWM_WIN_BYTES, what convert.kernel_variants.scratch_bytes asks for,
@@ -160,15 +161,27 @@ typedef struct {
 
 /* Requantization of one 4-channel quad (lanes: channels c .. c + 3 of the group, cq of them live) at n
  * positions: acc[4 * e + lane] for position e (one VLDRW), out + e * C (VSTRB.32 of 4 contiguous bytes; the
- * live lanes only when cq < 4). x + start, then as nb_mve_requant: rs (every live shift < 0) VQRDMULH,
- * VSHR #31 + VQADD (RoundingDivideByPOT rounds half away from zero), VRSHL; else nb_mve_requant. */
+ * live lanes only when cq < 4). x + start, then as nb_mve_requant: rs == 2 (every shift <= 0 and act_min >=
+ * out_zp, relu-type clamps) VQRDMULH, VRSHL (8 vector instructions per position); rs == 1 (every live shift
+ * < 0) VQRDMULH, VSHR #31 + VQADD (RoundingDivideByPOT rounds half away from zero), VRSHL; else
+ * nb_mve_requant. */
 static void __attribute__((noinline)) nb_dwm_rq4(const int32_t *acc, int32_t n, int32_t C, const nb_dwm_quad_t *q,
                                                  int8_t *out)
 {
     const int32x4_t start = q->start, mult = q->mult, shift = q->shift, lo = q->lo, hi = q->hi;
     const int32_t out_zp = q->out_zp;
     int32_t e;
-    if (q->cq == 4 && q->rs) {
+    if (q->cq == 4 && q->rs == 2) {
+        /* every shift <= 0 and act_min >= out_zp: no round-half-away fixup (a negative product rounds to a
+         * value <= 0 either way, which the clamp lifts to act_min) */
+        for (e = 0; e < n; ++e) {
+            int32x4_t x = vqrdmulhq_s32(vaddq_s32(vldrwq_s32(acc), start), mult);
+            acc += 4;
+            x = vrshlq_s32(x, shift);
+            vstrbq_s32(out, vminq_s32(vmaxq_s32(vaddq_n_s32(x, out_zp), lo), hi));
+            out += C;
+        }
+    } else if (q->cq == 4 && q->rs) {
         for (e = 0; e < n; ++e) {
             int32x4_t x = vqrdmulhq_s32(vaddq_s32(vldrwq_s32(acc), start), mult);
             acc += 4;
@@ -408,6 +421,9 @@ static void __attribute__((noinline)) nb_dwm_chunk(const nb_dwm_chunk_t *k)
         q.mult = vldrwq_z_s32(k->mult + c, pq);
         q.shift = vldrwq_z_s32(k->shift + c, pq);
         q.rs = vmaxvq_s32(INT32_MIN, q.shift) < 0; /* (used when cq == 4) */
+        if (vmaxvq_s32(INT32_MIN, q.shift) <= 0 && k->act_min >= k->out_zp) {
+            q.rs = 2;
+        }
         if (k->walk_h && ncc * k->sa_out == k->sr_out) { /* the chunk is contiguous in NHWC */
             nb_dwm_rq4(k->acc, nrc * ncc, C, &q, k->out + c);
         } else {
@@ -472,7 +488,9 @@ static int nb_dwm_win(const nb_depthwise_conv2d_params_t *p, const int8_t *input
         const mve_pred16_t pl = vctp16q((uint32_t)cg), ph = vctp16q((uint32_t)(cg > 8 ? cg - 8 : 0));
         int16x8_t sl = vdupq_n_s16(0), sh = sl; /* sums of <= 9 taps fit int16 */
         int16_t *s16 = (int16_t *)(void *)acc;  /* (acc is free here) */
-        memset(wg, 0, 16 + 16 * NB_DWM_G);
+        for (i = 0; i < 16 + 16 * NB_DWM_G; i += 16) { /* (vector stores: newlib's memset is bytewise) */
+            vstrbq_s8(wg + i, vdupq_n_s8(0));
+        }
         for (ky = 0; ky < p->filter.h; ++ky) {
             for (kx = 0; kx < p->filter.w; ++kx) {
                 const int8_t *f = filter + (ky * p->filter.w + kx) * C + c0;

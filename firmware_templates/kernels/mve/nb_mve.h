@@ -48,20 +48,22 @@ static inline int32x4_t nb_mve_requant_rs(int32x4_t acc, int32x4_t mult, int32x4
     return vminq_s32(vmaxq_s32(x, lo), hi);
 }
 
-/* 1 if shift[0..n) are all <= 0 (nb_mve_requant_rs applies). */
+/* 1 if shift[0..n) are all <= 0 (nb_mve_requant_rs applies); VMAXV over 4 shifts per step. */
 static inline int nb_mve_shifts_nonpos(const int32_t *shift, int32_t n)
 {
-    int32_t c;
-    for (c = 0; c < n; ++c) {
-        if (shift[c] > 0) {
-            return 0;
-        }
+    int32_t c, m = INT32_MIN;
+    for (c = 0; c + 4 <= n; c += 4) {
+        m = vmaxvq_s32(m, vldrwq_s32(shift + c));
     }
-    return 1;
+    for (; c < n; ++c) {
+        m = shift[c] > m ? shift[c] : m;
+    }
+    return m <= 0;
 }
 
 /* out[c] = requant(acc[c]) for c in [0, n); mult/shift per channel (per_channel != 0) or [0] for all;
- * per_channel < 0: per channel and every shift <= 0 (the caller checked, nb_mve_shifts_nonpos). */
+ * per_channel < 0: per channel and every shift <= 0 (the caller checked, nb_mve_shifts_nonpos); -2: also
+ * act_min >= out_zp (relu-type clamp: no round-half-away fixup, as nb_mve_gemm4x2_clamp0). */
 static inline void nb_mve_requant_row(const int32_t *acc, int32_t n, const int32_t *mult, const int32_t *shift,
                                       int32_t per_channel, int32_t out_zp, int32_t act_min, int32_t act_max,
                                       int8_t *out)
@@ -71,9 +73,17 @@ static inline void nb_mve_requant_row(const int32_t *acc, int32_t n, const int32
     if (per_channel < 0) {
         /* caller checked every shift <= 0 (nb_mve_shifts_nonpos): the shorter nb_mve_requant_rs */
         const int32x4_t lo = vdupq_n_s32(act_min), hi = vdupq_n_s32(act_max);
-        for (c = 0; c + 4 <= n; c += 4) {
-            vstrbq_s32(out + c, nb_mve_requant_rs(vldrwq_s32(acc + c), vldrwq_s32(mult + c), vldrwq_s32(shift + c),
-                                                  out_zp, lo, hi));
+        if (per_channel == -2) {
+            for (c = 0; c + 4 <= n; c += 4) {
+                const int32x4_t x = vrshlq_s32(vqrdmulhq_s32(vldrwq_s32(acc + c), vldrwq_s32(mult + c)),
+                                               vldrwq_s32(shift + c));
+                vstrbq_s32(out + c, vminq_s32(vmaxq_s32(vaddq_n_s32(x, out_zp), lo), hi));
+            }
+        } else {
+            for (c = 0; c + 4 <= n; c += 4) {
+                vstrbq_s32(out + c, nb_mve_requant_rs(vldrwq_s32(acc + c), vldrwq_s32(mult + c),
+                                                      vldrwq_s32(shift + c), out_zp, lo, hi));
+            }
         }
         per_channel = 1;
     } else {
@@ -279,21 +289,25 @@ static inline void nb_mve_gemm_fused(const int8_t *col_a, const int8_t *col_b, i
 /*
  * Blocked int8 GEMM of 4 output channels x 2 columns with scalar VMLADAV accumulators (assembly).
  *
- * Weights packed per call (nb_mve_pack4): for every block of 4 output channels and every 16-byte chunk of
- * the K dimension, the 4 rows' chunks one after the other (64 bytes; zero past K and past the last
- * channel). Per block info (int32 x 12): start[4] (bias - input_zp * sum(w)), mult[4], shift[4] (all <= 0).
+ * Weights packed per call (nb_mve_pack4): per block of 4 output channels (NB_MVE_PACK4_BLOCK(nch) bytes),
+ * for every 16-byte chunk of the K dimension the 4 rows' chunks one after the other (64 bytes; zero past K
+ * and past the last channel), then the block info (int32 x 12, read through the weight pointer after the
+ * chunks): start[4] (bias - input_zp * sum(w)), mult[4], shift[4] (all <= 0).
  * nb_mve_gemm4x2 runs n_blocks blocks for each of n_pairs column pairs (xa, xb) (each nch * 16 readable
  * bytes): 8 accumulators r0, r2, ..., r14 (VMLADAV needs even registers, so at most 8: a 4x2 block is the
  * largest; LR is one of them, so no LE loop), 6 vector loads per 8 VMLADAV (16 MACs each); the first chunk
- * non-accumulating, then a jump (LDR PC, entry computed once per call) into an unrolled run of 7
- * accumulating chunks so that nch - 1 of them run (nch > 8: a SUBS/BNE chunk loop). The two 4-lane rows
+ * non-accumulating (the last K chunk, packed first), then a jump (LDR PC, entry computed once per call) into
+ * an unrolled run of 7 accumulating chunks so that nch - 1 of them run (nch > 8: a SUBS/BNE chunk loop); x is
+ * read at immediate offsets from fixed column pointers (no reset per block). The two 4-lane rows
  * are then built with single-lane VMOVs (d0[0] = r0, ...; the two-lane VMOV's lane order differs between
  * assemblers and QEMU, so it is not used), start added, requantized as nb_mve_requant_rs and stored to
- * out_a + 4 * blk and out_b + 4 * blk. Every shift must be <= 0.
+ * out_a + 4 * blk and out_b + 4 * blk (the chunks interleave vector loads with VMLADAV, the requantization
+ * its parameter loads with arithmetic: the load / data-processing beat overlap). Every shift must be <= 0.
  */
+#define NB_MVE_PACK4_BLOCK(nch) ((nch) * 64 + 48)
 typedef struct {
-    const int8_t *w;       /* 0: packed weights (block after block) */
-    const int32_t *info;   /* 4: 12 int32 per block */
+    const int8_t *w;       /* 0: packed weights and info (block after block) */
+    const int32_t *unused; /* 4 */
     const int8_t *xa;      /* 8: column a (nch * 16 bytes) */
     const int8_t *xb;      /* 12: column b */
     int8_t *out_a;         /* 16 */
@@ -308,27 +322,36 @@ typedef struct {
     int32_t out_step;      /* 52 */
 } nb_mve_gemm4x2_args_t;
 
+/* one K chunk: x at r3 / r11 + off (the chunk sequence), or post-incremented (NB_MVE_G42_CHUNK, the loop) */
 #define NB_MVE_G42_CHUNK(op)                                                                                   \
     "vldrb.8 q0, [r3], #16\n\t"                                                                                \
-    "vldrb.8 q2, [r1], #16\n\t"                                                                                \
-    "vldrb.8 q1, [r11], #16\n\t" op " r0, q0, q2\n\t"                                                          \
-    "vldrb.8 q3, [r1], #16\n\t" op " r8, q1, q2\n\t"                                                           \
-    "vldrb.8 q4, [r1], #16\n\t" op " r2, q0, q3\n\t"                                                           \
-    "vldrb.8 q5, [r1], #16\n\t" op " r10, q1, q3\n\t"                                                          \
-    op " r4, q0, q4\n\t" op " r12, q1, q4\n\t" op " r6, q0, q5\n\t" op " r14, q1, q5\n\t"
+    "vldrb.8 q2, [r1], #16\n\t" op " r0, q0, q2\n\t"                                                           \
+    "vldrb.8 q1, [r11], #16\n\t" op " r8, q1, q2\n\t"                                                          \
+    "vldrb.8 q3, [r1], #16\n\t" op " r2, q0, q3\n\t" op " r10, q1, q3\n\t"                                   \
+    "vldrb.8 q2, [r1], #16\n\t" op " r4, q0, q2\n\t" op " r12, q1, q2\n\t"                                   \
+    "vldrb.8 q3, [r1], #16\n\t" op " r6, q0, q3\n\t" op " r14, q1, q3\n\t"
+
+#define NB_MVE_G42_CHUNK_AT(op, off)                                                                               \
+    "vldrb.8 q0, [r3, #" #off "]\n\t"                                                                              \
+    "vldrb.8 q2, [r1], #16\n\t" op " r0, q0, q2\n\t"                                                           \
+    "vldrb.8 q1, [r11, #" #off "]\n\t" op " r8, q1, q2\n\t"                                                        \
+    "vldrb.8 q3, [r1], #16\n\t" op " r2, q0, q3\n\t" op " r10, q1, q3\n\t"                                   \
+    "vldrb.8 q2, [r1], #16\n\t" op " r4, q0, q2\n\t" op " r12, q1, q2\n\t"                                   \
+    "vldrb.8 q3, [r1], #16\n\t" op " r6, q0, q3\n\t" op " r14, q1, q3\n\t"
 
 #define NB_MVE_G42_HEAD                                                                                        \
     "push {r4-r11, lr}\n\t"                                                                                    \
     "vpush {d8-d15}\n\t"                                                                                       \
     "sub sp, sp, #56\n\t"                                                                                      \
-    /* frame: [sp] xa, [sp+4] xb, [sp+12] zp, [sp+16] out_a end, [sp+20] chunk sequence entry (Thumb    \
-     * address), [sp+24] nch - 1, [sp+28] w, [sp+32] info, [sp+36] pairs left, [sp+40] x_step, [sp+44]     \
-     * out_step - 4 * n_blocks, [sp+48] out_step, [sp+52] r9 during the chunk loop. Registers: r1 w,      \
-     * r3 xa, r11 xb, r7 out_a, r5 out_b, r9 info, even registers the accumulators */                      \
+    /* frame: [sp] xa, [sp+4] xb (first pair), [sp+8] / [sp+16] r11 / r3 during the chunk loop, [sp+20]  \
+     * chunk sequence entry (Thumb address), [sp+24] nch - 1, [sp+28] w, [sp+32] 16 * nch - 128, [sp+36]    \
+     * pairs left, [sp+40] x_step, [sp+44] out_step - 4 * n_blocks, [sp+48] out_step, [sp+52] r9 during the \
+     * chunk loop. Registers: r1 w (after a block's chunks: its info), r3 / r11 xa / xb + 16 * nch - 128   \
+     * (the first chunk reads K chunk nch - 1 at offset 112, sequence chunk p = 0 .. 6 K chunk p + nch - 8  \
+     * at 16 * p: no pointer reset per block), r7 out_a, r5 out_b, r9 out_a end, even registers the        \
+     * accumulators; q4 zp, q6 / q7 the clamp */                                                            \
     "ldr r1, [r0, #0]\n\t"                                                                                     \
     "str r1, [sp, #28]\n\t"                                                                                    \
-    "ldr r1, [r0, #4]\n\t"                                                                                     \
-    "str r1, [sp, #32]\n\t"                                                                                    \
     "ldr r1, [r0, #44]\n\t"                                                                                    \
     "str r1, [sp, #36]\n\t"                                                                                    \
     "ldr r1, [r0, #48]\n\t"                                                                                    \
@@ -347,10 +370,12 @@ typedef struct {
     "ldr r1, [r0, #32]\n\t"                                                                                    \
     "str r1, [sp, #12]\n\t"                                                                                    \
     "ldr r1, [r0, #24]\n\t"                                                                                    \
-    "add r1, r7, r1, lsl #2\n\t"                                                                               \
-    "str r1, [sp, #16]\n\t"                                                                                    \
+    "add r9, r7, r1, lsl #2\n\t"                                                                               \
     /* nch <= 8: enter the unrolled run of 7 accumulating chunks at chunk 8 - nch; else the loop */         \
     "ldr r1, [r0, #28]\n\t"                                                                                    \
+    "lsls r2, r1, #4\n\t"                                                                                      \
+    "subs r2, r2, #128\n\t"                                                                                    \
+    "str r2, [sp, #32]\n\t"                                                                                    \
     "subs r2, r1, #1\n\t"                                                                                      \
     "str r2, [sp, #24]\n\t"                                                                                    \
     "cmp r1, #8\n\t"                                                                                           \
@@ -369,19 +394,25 @@ typedef struct {
     "vdup.32 q6, r1\n\t"                                                                                       \
     "ldr r1, [r0, #40]\n\t"                                                                                    \
     "vdup.32 q7, r1\n\t"                                                                                       \
+    "ldr r1, [r0, #32]\n\t"                                                                                    \
+    "vdup.32 q4, r1\n\t"                                                                                       \
     "4:\n\t"                                                                                                   \
     "ldr r1, [sp, #28]\n\t"                                                                                    \
-    "ldr r9, [sp, #32]\n\t"                                                                                    \
+    "ldr r2, [sp, #32]\n\t"                                                                                    \
+    "ldr r3, [sp, #0]\n\t"                                                                                     \
+    "ldr r11, [sp, #4]\n\t"                                                                                    \
+    "add r3, r3, r2\n\t"                                                                                       \
+    "add r11, r11, r2\n\t"                                                                                     \
     "b 1f\n\t"                                                                                                 \
     ".balign 4\n\t"                                                                                            \
     "5:\n\t"                                                                                                   \
-    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
-    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
-    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
-    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
-    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
-    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
-    NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
+    NB_MVE_G42_CHUNK_AT("vmladava.s8", 0)                                                                      \
+    NB_MVE_G42_CHUNK_AT("vmladava.s8", 16)                                                                     \
+    NB_MVE_G42_CHUNK_AT("vmladava.s8", 32)                                                                     \
+    NB_MVE_G42_CHUNK_AT("vmladava.s8", 48)                                                                     \
+    NB_MVE_G42_CHUNK_AT("vmladava.s8", 64)                                                                     \
+    NB_MVE_G42_CHUNK_AT("vmladava.s8", 80)                                                                     \
+    NB_MVE_G42_CHUNK_AT("vmladava.s8", 96)                                                                     \
     "3:\n\t"                                                                                                   \
     "vmov.32 d0[0], r0\n\t"                                                                                    \
     "vmov.32 d0[1], r2\n\t"                                                                                    \
@@ -391,42 +422,38 @@ typedef struct {
     "vmov.32 d2[1], r10\n\t"                                                                                   \
     "vmov.32 d3[0], r12\n\t"                                                                                   \
     "vmov.32 d3[1], r14\n\t"                                                                                   \
-    "vldrw.32 q2, [r9], #16\n\t"                                                                               \
-    "vldrw.32 q3, [r9], #16\n\t"                                                                               \
-    "vldrw.32 q4, [r9], #16\n\t"                                                                               \
+    "vldrw.32 q2, [r1], #16\n\t"                                                                               \
     "vadd.i32 q0, q0, q2\n\t"                                                                                  \
+    "vldrw.32 q3, [r1], #16\n\t"                                                                               \
     "vadd.i32 q1, q1, q2\n\t"                                                                                  \
+    "vldrw.32 q5, [r1], #16\n\t"                                                                               \
     "vqrdmulh.s32 q0, q0, q3\n\t"                                                                              \
     "vqrdmulh.s32 q1, q1, q3\n\t"
 
 #define NB_MVE_G42_FIXUP \
-    "vand q5, q0, q4\n\t" \
-    "vand q2, q1, q4\n\t" \
-    "vshr.s32 q5, q5, #31\n\t" \
+    "vand q2, q0, q5\n\t" \
+    "vand q3, q1, q5\n\t" \
     "vshr.s32 q2, q2, #31\n\t" \
-    "vqadd.s32 q0, q0, q5\n\t" \
-    "vqadd.s32 q1, q1, q2\n\t"
+    "vshr.s32 q3, q3, #31\n\t" \
+    "vqadd.s32 q0, q0, q2\n\t" \
+    "vqadd.s32 q1, q1, q3\n\t"
 
 #define NB_MVE_G42_TAIL                                                                                        \
-    "vrshl.s32 q0, q0, q4\n\t"                                                                                 \
-    "vrshl.s32 q1, q1, q4\n\t"                                                                                 \
-    "ldr r0, [sp, #12]\n\t"                                                                                    \
-    "vadd.i32 q0, q0, r0\n\t"                                                                                  \
-    "vadd.i32 q1, q1, r0\n\t"                                                                                  \
+    "vrshl.s32 q0, q0, q5\n\t"                                                                                 \
+    "vrshl.s32 q1, q1, q5\n\t"                                                                                 \
+    "vadd.i32 q0, q0, q4\n\t"                                                                                  \
+    "vadd.i32 q1, q1, q4\n\t"                                                                                  \
     "vmax.s32 q0, q0, q6\n\t"                                                                                  \
     "vmax.s32 q1, q1, q6\n\t"                                                                                  \
-    "vmin.s32 q0, q0, q7\n\t"                                                                                  \
     "vmin.s32 q1, q1, q7\n\t"                                                                                  \
     "vstrb.32 q1, [r5], #4\n\t"                                                                                \
+    "vmin.s32 q0, q0, q7\n\t"                                                                                  \
     "vstrb.32 q0, [r7], #4\n\t"                                                                                \
-    "ldr r0, [sp, #16]\n\t"                                                                                    \
-    "cmp r7, r0\n\t"                                                                                           \
+    "cmp r7, r9\n\t"                                                                                           \
     "beq 10f\n\t"                                                                                              \
     /* block start (laid out after the requantization: no taken branch between blocks but the LDR PC) */    \
     "1:\n\t"                                                                                                   \
-    "ldr r3, [sp, #0]\n\t"                                                                                     \
-    "ldr r11, [sp, #4]\n\t"                                                                                    \
-    NB_MVE_G42_CHUNK("vmladav.s8")                                                                             \
+    NB_MVE_G42_CHUNK_AT("vmladav.s8", 112)                                                                             \
     "ldr pc, [sp, #20]\n\t"                                                                                    \
     /* next column pair */                                                                                     \
     "10:\n\t"                                                                                                  \
@@ -435,19 +462,15 @@ typedef struct {
     "beq 2f\n\t"                                                                                               \
     "str r2, [sp, #36]\n\t"                                                                                    \
     "ldr r2, [sp, #40]\n\t"                                                                                    \
-    "ldr r3, [sp, #0]\n\t"                                                                                     \
-    "ldr r11, [sp, #4]\n\t"                                                                                    \
     "add r3, r3, r2\n\t"                                                                                       \
     "add r11, r11, r2\n\t"                                                                                     \
-    "str r3, [sp, #0]\n\t"                                                                                     \
-    "str r11, [sp, #4]\n\t"                                                                                    \
     "ldr r2, [sp, #44]\n\t"                                                                                    \
-    "ldr r3, [sp, #48]\n\t"                                                                                    \
+    "ldr r1, [sp, #48]\n\t"                                                                                    \
     "add r7, r7, r2\n\t"                                                                                       \
     "add r5, r5, r2\n\t"                                                                                       \
-    "add r0, r0, r3\n\t"                                                                                       \
-    "str r0, [sp, #16]\n\t"                                                                                    \
-    "b 4b\n\t"                                                                                                 \
+    "add r9, r9, r1\n\t"                                                                                       \
+    "ldr r1, [sp, #28]\n\t"                                                                                    \
+    "b 1b\n\t"                                                                                                 \
     "2:\n\t"                                                                                                   \
     "add sp, sp, #56\n\t"                                                                                      \
     "vpop {d8-d15}\n\t"                                                                                        \
@@ -455,11 +478,18 @@ typedef struct {
     /* nch > 8: the chunk loop */                                                                              \
     "6:\n\t"                                                                                                   \
     "str r9, [sp, #52]\n\t"                                                                                    \
+    "str r3, [sp, #16]\n\t"                                                                                    \
+    "str r11, [sp, #8]\n\t"                                                                                    \
+    "ldr r9, [sp, #32]\n\t"                                                                                    \
+    "sub r3, r3, r9\n\t"                                                                                       \
+    "sub r11, r11, r9\n\t"                                                                                     \
     "ldr r9, [sp, #24]\n\t"                                                                                    \
     "9:\n\t"                                                                                                   \
     NB_MVE_G42_CHUNK("vmladava.s8")                                                                            \
     "subs r9, r9, #1\n\t"                                                                                      \
     "bne 9b\n\t"                                                                                               \
+    "ldr r3, [sp, #16]\n\t"                                                                                    \
+    "ldr r11, [sp, #8]\n\t"                                                                                    \
     "ldr r9, [sp, #52]\n\t"                                                                                    \
     "b 3b\n\t"
 
@@ -479,32 +509,33 @@ __attribute__((naked, noipa, unused)) static void nb_mve_gemm4x2_clamp0(const nb
 }
 
 /*
- * Packs filter rows [0, n_out) (row length K, OHWI / [out, in]) for nb_mve_gemm4x2 into wp
- * (ceil4(n_out) * ceil16(K) bytes) and fills info (12 int32 per block of 4 channels): start = bias -
- * input_zp * sum(w), mult / shift per channel (per_channel == 0: [0] for all). Padded lanes: zero.
+ * Packs filter rows [0, n_out) (row length K, OHWI / [out, in]) for nb_mve_gemm4x2 into wp (ceil4(n_out) / 4
+ * blocks of NB_MVE_PACK4_BLOCK(ceil16(K) / 16) bytes, 4-byte aligned): the weight chunks, then the info (12
+ * int32): start = bias - input_zp * sum(w), mult / shift per channel (per_channel == 0: [0] for all).
+ * Padded lanes: zero.
  */
 static inline void nb_mve_pack4(const int8_t *filter, int32_t K, int32_t n_out, const int32_t *bias,
                                 int32_t input_zp, const int32_t *mult, const int32_t *shift, int32_t per_channel,
-                                int8_t *wp, int32_t *info)
+                                int8_t *wp)
 {
-    const int32_t nch = (K + 15) >> 4;
+    const int32_t nch = (K + 15) >> 4, bs = NB_MVE_PACK4_BLOCK(nch);
     int32_t blk, r, j;
     /* full blocks: the 4 rows in one loop (their chunks are stored next to each other) */
     for (blk = 0; blk < n_out >> 2; ++blk) {
-        int32_t *inf = info + 12 * blk;
+        int32_t *inf = (int32_t *)(void *)(wp + blk * bs + nch * 64);
         const int8_t *s0 = filter + 4 * blk * K;
-        int8_t *dst = wp + blk * nch * 64;
+        int8_t *const base = wp + blk * bs, *dst;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
         for (j = 0; j < K >> 4; ++j) {
             const int8x16_t v0 = vldrbq_s8(s0 + 16 * j);
             const int8x16_t v1 = vldrbq_s8(s0 + K + 16 * j);
             const int8x16_t v2 = vldrbq_s8(s0 + 2 * K + 16 * j);
             const int8x16_t v3 = vldrbq_s8(s0 + 3 * K + 16 * j);
+            dst = base + (j + 1 == nch ? 0 : 64 * (j + 1)); /* K chunk nch - 1 first, then 0 .. nch - 2 */
             vstrbq_s8(dst, v0);
             vstrbq_s8(dst + 16, v1);
             vstrbq_s8(dst + 32, v2);
             vstrbq_s8(dst + 48, v3);
-            dst += 64;
             a0 = vaddvaq_s8(a0, v0);
             a1 = vaddvaq_s8(a1, v1);
             a2 = vaddvaq_s8(a2, v2);
@@ -516,31 +547,35 @@ static inline void nb_mve_pack4(const int8_t *filter, int32_t K, int32_t n_out, 
             const int8x16_t v1 = vldrbq_z_s8(s0 + K + 16 * j, pt);
             const int8x16_t v2 = vldrbq_z_s8(s0 + 2 * K + 16 * j, pt);
             const int8x16_t v3 = vldrbq_z_s8(s0 + 3 * K + 16 * j, pt);
-            vstrbq_s8(dst, v0);
-            vstrbq_s8(dst + 16, v1);
-            vstrbq_s8(dst + 32, v2);
-            vstrbq_s8(dst + 48, v3);
+            vstrbq_s8(base, v0); /* (chunk nch - 1) */
+            vstrbq_s8(base + 16, v1);
+            vstrbq_s8(base + 32, v2);
+            vstrbq_s8(base + 48, v3);
             a0 = vaddvaq_s8(a0, v0);
             a1 = vaddvaq_s8(a1, v1);
             a2 = vaddvaq_s8(a2, v2);
             a3 = vaddvaq_s8(a3, v3);
         }
-        inf[0] = a0;
-        inf[1] = a1;
-        inf[2] = a2;
-        inf[3] = a3;
-        for (r = 0; r < 4; ++r) {
-            const int32_t oc = 4 * blk + r;
-            const int32_t q = per_channel ? oc : 0;
-            inf[r] = nb_add_wrap(bias ? bias[oc] : 0, nb_mul_wrap(-input_zp, inf[r]));
-            inf[4 + r] = mult[q];
-            inf[8 + r] = shift[q];
+        {   /* start = bias - input_zp * sum(w) (VMUL / VADD wrap like nb_mul_wrap / nb_add_wrap) */
+            int32x4_t st = vsetq_lane_s32(a3, vsetq_lane_s32(a2, vsetq_lane_s32(a1, vdupq_n_s32(a0), 1), 2), 3);
+            st = vmulq_n_s32(st, -input_zp);
+            if (bias) {
+                st = vaddq_s32(st, vldrwq_s32(bias + 4 * blk));
+            }
+            vstrwq_s32(inf, st);
+        }
+        if (per_channel) {
+            vstrwq_s32(inf + 4, vldrwq_s32(mult + 4 * blk));
+            vstrwq_s32(inf + 8, vldrwq_s32(shift + 4 * blk));
+        } else {
+            vstrwq_s32(inf + 4, vdupq_n_s32(mult[0]));
+            vstrwq_s32(inf + 8, vdupq_n_s32(shift[0]));
         }
     }
     /* the channel tail block (1..3 rows, zero rows after them) */
     for (; blk < (n_out + 3) >> 2; ++blk) {
-        int32_t *inf = info + 12 * blk;
-        int8_t *dst = wp + blk * nch * 64;
+        int32_t *inf = (int32_t *)(void *)(wp + blk * bs + nch * 64);
+        int8_t *dst = wp + blk * bs;
         for (r = 0; r < 4; ++r) {
             const int32_t oc = 4 * blk + r;
             if (oc < n_out) {
@@ -549,12 +584,12 @@ static inline void nb_mve_pack4(const int8_t *filter, int32_t K, int32_t n_out, 
                 int32_t s = 0;
                 for (j = 0; j < K >> 4; ++j) {
                     const int8x16_t v = vldrbq_s8(src + 16 * j);
-                    vstrbq_s8(dst + 64 * j + 16 * r, v);
+                    vstrbq_s8(dst + (j + 1 == nch ? 0 : 64 * (j + 1)) + 16 * r, v);
                     s = vaddvaq_s8(s, v);
                 }
                 if (j < nch) {
                     const int8x16_t v = vldrbq_z_s8(src + 16 * j, vctp8q((uint32_t)(K - 16 * j)));
-                    vstrbq_s8(dst + 64 * j + 16 * r, v);
+                    vstrbq_s8(dst + (j + 1 == nch ? 0 : 64 * (j + 1)) + 16 * r, v);
                     s = vaddvaq_s8(s, v);
                 }
                 inf[r] = nb_add_wrap(bias ? bias[oc] : 0, nb_mul_wrap(-input_zp, s));
@@ -562,7 +597,7 @@ static inline void nb_mve_pack4(const int8_t *filter, int32_t K, int32_t n_out, 
                 inf[8 + r] = shift[q];
             } else {
                 for (j = 0; j < nch; ++j) {
-                    vstrbq_s8(dst + 64 * j + 16 * r, vdupq_n_s8(0));
+                    vstrbq_s8(dst + (j + 1 == nch ? 0 : 64 * (j + 1)) + 16 * r, vdupq_n_s8(0));
                 }
                 inf[r] = 0;
                 inf[4 + r] = 0;
