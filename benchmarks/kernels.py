@@ -127,7 +127,15 @@ def main() -> None:
     ap.add_argument("--cpus", default="cortex-m4,cortex-m7,cortex-m55")
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_kernels")
     ap.add_argument("--no-vad", action="store_true", help="do not add the newest VAD model under runs/")
+    ap.add_argument("--no-mve-overlap", action="store_true",
+                    help="Cortex-M55 table without the MVE load/arithmetic beat overlap (every vector instruction 2)")
     args = ap.parse_args()
+    if args.no_mve_overlap:
+        import dataclasses
+
+        from convert import timing
+
+        timing.TABLES["cortex-m55"] = dataclasses.replace(timing.TABLES["cortex-m55"], mve_overlap=None)
     models = list(args.model or [KWS])
     vad = None if args.no_vad else find_vad_model()
     if vad is not None and vad not in models:
