@@ -346,6 +346,25 @@ static int32_t nb_dwp_need(int32_t g, int32_t rows, int32_t wp, int32_t of)
     "strb r6, [r3, #12]\n" \
     "strb r7, [r3, #16]!\n"
 
+/* One step of nb_dwp_g4_s: 4 channels of two input pixels (r0, r0 + r1; r0 advances by 2 r1), sign-extended
+ * to int16, to the 4 channel planes (r2, r10, r11, r12) as one halfword pair each. */
+#define NB_DWP_G4_STEP \
+    "ldr r4, [r0]\n" \
+    "ldr r5, [r0, r1]\n" \
+    "add r0, r0, r1, lsl #1\n" \
+    "sxtb16 r6, r4\n" \
+    "sxtb16 r7, r5\n" \
+    "sxtb16 r4, r4, ror #8\n" \
+    "sxtb16 r5, r5, ror #8\n" \
+    "pkhbt r8, r6, r7, lsl #16\n" \
+    "pkhtb r9, r7, r6, asr #16\n" \
+    "pkhbt r6, r4, r5, lsl #16\n" \
+    "pkhtb r7, r5, r4, asr #16\n" \
+    "str r8, [r2], #4\n" \
+    "str r6, [r10], #4\n" \
+    "str r9, [r11], #4\n" \
+    "str r7, [r12], #4\n"
+
 /* nb_dwp_mac3_s(p0, row_bytes, acc, wk, p0_end): the loop of nb_dwp_mac3x3 (wk: w[0..5], start). Three row
  * pointers (post-incremented), the row's two filter words and the start value reloaded from the stack in the
  * load run of each row (14 registers: r0-r2 rows, r3 acc, r4-r7 accumulators, r8/r9 filter, r10-r12 input
@@ -542,56 +561,14 @@ __asm__(".syntax unified\n"
         "subs lr, lr, #2\n"
         "blt 2f\n"
         "1:\n"
-        "ldr r4, [r0]\n"
-        "ldr r5, [r0, r1]\n"
-        "add r0, r0, r1, lsl #1\n"
-        "sxtb16 r6, r4\n"
-        "sxtb16 r7, r5\n"
-        "sxtb16 r4, r4, ror #8\n"
-        "sxtb16 r5, r5, ror #8\n"
-        "pkhbt r8, r6, r7, lsl #16\n"
-        "pkhtb r9, r7, r6, asr #16\n"
-        "pkhbt r6, r4, r5, lsl #16\n"
-        "pkhtb r7, r5, r4, asr #16\n"
-        "str r8, [r2], #4\n"
-        "str r6, [r10], #4\n"
-        "str r9, [r11], #4\n"
-        "str r7, [r12], #4\n"
-        "ldr r4, [r0]\n"
-        "ldr r5, [r0, r1]\n"
-        "add r0, r0, r1, lsl #1\n"
-        "sxtb16 r6, r4\n"
-        "sxtb16 r7, r5\n"
-        "sxtb16 r4, r4, ror #8\n"
-        "sxtb16 r5, r5, ror #8\n"
-        "pkhbt r8, r6, r7, lsl #16\n"
-        "pkhtb r9, r7, r6, asr #16\n"
-        "pkhbt r6, r4, r5, lsl #16\n"
-        "pkhtb r7, r5, r4, asr #16\n"
-        "str r8, [r2], #4\n"
-        "str r6, [r10], #4\n"
-        "str r9, [r11], #4\n"
-        "str r7, [r12], #4\n"
+        NB_DWP_G4_STEP
+        NB_DWP_G4_STEP
         "subs lr, lr, #2\n"
         "bge 1b\n"
         "2:\n"
         "adds lr, lr, #2\n"
         "beq 3f\n"
-        "ldr r4, [r0]\n"
-        "ldr r5, [r0, r1]\n"
-        "add r0, r0, r1, lsl #1\n"
-        "sxtb16 r6, r4\n"
-        "sxtb16 r7, r5\n"
-        "sxtb16 r4, r4, ror #8\n"
-        "sxtb16 r5, r5, ror #8\n"
-        "pkhbt r8, r6, r7, lsl #16\n"
-        "pkhtb r9, r7, r6, asr #16\n"
-        "pkhbt r6, r4, r5, lsl #16\n"
-        "pkhtb r7, r5, r4, asr #16\n"
-        "str r8, [r2], #4\n"
-        "str r6, [r10], #4\n"
-        "str r9, [r11], #4\n"
-        "str r7, [r12], #4\n"
+        NB_DWP_G4_STEP
         "3:\n"
         "pop {r4-r11, pc}\n"
         ".size nb_dwp_g4_s, .-nb_dwp_g4_s\n");
