@@ -25,6 +25,29 @@ typedef struct {
 void nb_depthwise_conv2d(const nb_depthwise_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, int8_t *output);
 
+/* The taps of output position (b, oy, ox) that fall inside the input (depth multiplier 1): tin[k] its input
+ * pixel, tw[k] its filter row (both C = in.c channels); returns how many. The direct paths of the DSP / MVE
+ * variants (few output positions per call) leave the taps outside out, as the reference skips them. */
+static inline int32_t nb_dw_valid_taps(const nb_depthwise_conv2d_params_t *p, const int8_t *input,
+                                       const int8_t *filter, int32_t b, int32_t oy, int32_t ox, const int8_t **tin,
+                                       const int8_t **tw)
+{
+    const int32_t C = p->in.c, in_y0 = oy * p->stride_h - p->pad_h, in_x0 = ox * p->stride_w - p->pad_w;
+    int32_t ky, kx, n = 0;
+    for (ky = 0; ky < p->filter.h; ++ky) {
+        const int32_t in_y = in_y0 + p->dilation_h * ky;
+        for (kx = 0; kx < p->filter.w; ++kx) {
+            const int32_t in_x = in_x0 + p->dilation_w * kx;
+            if (in_y >= 0 && in_y < p->in.h && in_x >= 0 && in_x < p->in.w) {
+                tin[n] = input + ((b * p->in.h + in_y) * p->in.w + in_x) * C;
+                tw[n] = filter + (ky * p->filter.w + kx) * C;
+                ++n;
+            }
+        }
+    }
+    return n;
+}
+
 /* The reference loop nest (TFLM semantics; int32 sums wrap, nb_add_wrap): the body of the portable
  * nb_depthwise_conv2d() and the fallback of the DSP / MVE variants for cases their fast paths do not take. */
 static inline void nb_depthwise_conv2d_ref(const nb_depthwise_conv2d_params_t *p, const int8_t *input, const int8_t *filter,

@@ -175,22 +175,10 @@ static void nb_dw_direct(const nb_depthwise_conv2d_params_t *p, const int8_t *in
 
     for (b = 0; b < p->out.n; ++b) {
         for (oy = 0; oy < p->out.h; ++oy) {
-            const int32_t in_y0 = oy * p->stride_h - p->pad_h;
             for (ox = 0; ox < p->out.w; ++ox) {
-                const int32_t in_x0 = ox * p->stride_w - p->pad_w;
                 int8_t *out = output + ((b * p->out.h + oy) * p->out.w + ox) * C;
-                int32_t ky, kx, n = 0, k;
-                for (ky = 0; ky < p->filter.h; ++ky) {
-                    const int32_t in_y = in_y0 + p->dilation_h * ky;
-                    for (kx = 0; kx < p->filter.w; ++kx) {
-                        const int32_t in_x = in_x0 + p->dilation_w * kx;
-                        if (in_y >= 0 && in_y < p->in.h && in_x >= 0 && in_x < p->in.w) {
-                            tin[n] = input + ((b * p->in.h + in_y) * p->in.w + in_x) * C;
-                            tw[n] = filter + (ky * p->filter.w + kx) * C;
-                            ++n;
-                        }
-                    }
-                }
+                const int32_t n = nb_dw_valid_taps(p, input, filter, b, oy, ox, tin, tw);
+                int32_t k;
                 for (c = 0; c < C4; c += 4) {
                     if (n == 3) {
                         nb_dw_direct_group4(tin, tw, 3, c, off2, bias, mult, shift, out_zp, act_min, act_max, out);

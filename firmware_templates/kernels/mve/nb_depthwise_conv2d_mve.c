@@ -71,22 +71,9 @@ static void nb_dwm_direct(const nb_depthwise_conv2d_params_t *p, const int8_t *i
 
     for (b = 0; b < p->out.n; ++b) {
         for (oy = 0; oy < p->out.h; ++oy) {
-            const int32_t in_y0 = oy * p->stride_h - p->pad_h;
             for (ox = 0; ox < p->out.w; ++ox) {
-                const int32_t in_x0 = ox * p->stride_w - p->pad_w;
                 int8_t *out = output + ((b * p->out.h + oy) * p->out.w + ox) * C;
-                int32_t ky, kx, n = 0;
-                for (ky = 0; ky < p->filter.h; ++ky) {
-                    const int32_t in_y = in_y0 + p->dilation_h * ky;
-                    for (kx = 0; kx < p->filter.w; ++kx) {
-                        const int32_t in_x = in_x0 + p->dilation_w * kx;
-                        if (in_y >= 0 && in_y < p->in.h && in_x >= 0 && in_x < p->in.w) {
-                            tin[n] = input + ((b * p->in.h + in_y) * p->in.w + in_x) * C;
-                            tw[n] = filter + (ky * p->filter.w + kx) * C;
-                            ++n;
-                        }
-                    }
-                }
+                const int32_t n = nb_dw_valid_taps(p, input, filter, b, oy, ox, tin, tw);
                 for (c = 0; c < c8; c += 8) {
                     int32x4_t acc_e = vdupq_n_s32(0), acc_o = vdupq_n_s32(0);
                     int16x8_t v;
