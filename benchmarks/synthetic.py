@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=int, action="append", help="MAC budget (repeatable)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per method (default 5; quick 2)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per method (default 10; quick 2)")
     p.add_argument("--first-seed", type=int, default=None,
                    help="first seed (default 0); e.g. 100 for fresh seeds not used to choose the defaults")
     p.add_argument("--quick", action="store_true", help="smoke run: fewer steps, budgets and grid points")

@@ -80,6 +80,18 @@ def test_make_optimizer_groups():
     assert len(opt.param_groups[1]["params"]) == 3
 
 
+def test_make_optimizer_equal_unit_speed_and_overrides():
+    model = NoiseMLP(SynthConfig(n_inputs=8, hidden=(16, 4)))
+    inp, h1, h2 = model.inp.width, model.l1.out_width, model.l2.out_width
+    opt = make_optimizer(model, lr=1e-3, width_lr=1e-2, equal_unit_speed=True, width_lr_of={inp: 5e-4})
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert lr_of[id(h2.kappa)] == pytest.approx(1e-2)  # the narrowest ordered width keeps width_lr
+    assert lr_of[id(h1.kappa)] == pytest.approx(1e-2 * 4 / 16)
+    assert lr_of[id(inp.theta)] == 5e-4
+    assert sum(len(g["params"]) for g in opt.param_groups) == len(list(model.parameters()))
+    assert all(g["weight_decay"] == 0.0 for g in opt.param_groups[1:])
+
+
 def test_proportional_term_damps_and_round_trips():
     c = BudgetConstraint(100.0, dual_lr=0.1, target=1.0, kp=1.0)
     c.update(150.0)  # v = +0.5: integral 0.05, proportional 0.5

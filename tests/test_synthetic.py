@@ -143,8 +143,8 @@ def test_value_snap_drops_useless_inputs_and_stays_within_budget():
     with torch.no_grad():
         model.l1.weight[:, 4:] = 0.0  # inputs 4..7 are never used
         k1, k2 = model.widths()[1:]
-        model.l2.weight[:, k1 - 1] = 0.0  # the last kept unit of each hidden width is worth nothing,
-        model.out.weight[:, k2 - 1] = 0.0  # so any input that matters beats the marginal hidden unit
+        model.l2.weight[:, k1 - 1] = 0.0  # the last kept unit of each hidden width is worth nothing
+        model.out.weight[:, k2 - 1] = 0.0
         y = model.eval()(x)  # the snapped model is its own teacher
     before = model.widths()
     assert before[0] == 8
@@ -222,7 +222,7 @@ def test_value_z_drops_junk_inputs_with_a_chance_gain_even_under_a_loose_budget(
         with torch.no_grad():
             model.l1.weight[:, 4:] *= 0.01  # inputs 4..7: tiny, real but insignificant contributions
             k1, k2 = model.widths()[1:]
-            model.l2.weight[:, k1 - 1] = 0.0  # marginal hidden units worth nothing: the per-MAC bar is 0
+            model.l2.weight[:, k1 - 1] = 0.0  # marginal hidden units worth nothing
             model.out.weight[:, k2 - 1] = 0.0
             f = model.eval()(x)
             y = f + 0.1 * f.std() * torch.randn(512, 1, generator=g)  # noisy labels
@@ -264,3 +264,58 @@ def test_periodic_input_drop_keeps_budget_and_removes_dropped_inputs_for_good():
     during = r.history["inputs_dropped_during"]
     assert during and len(during) == len(set(during))  # an input is dropped once and never comes back
     assert r.widths[0] <= 16 - len(during)
+
+
+def test_value_snap_keeps_a_weak_informative_input_even_when_hidden_units_are_worth_more_per_mac():
+    """The input test is significance only: an input with a small but real held-out gain stays even when
+    removing the last hidden unit costs far more per MAC (that removal value says nothing about what a new
+    unit would add; the old per-MAC rule dropped informative inputs on fresh seeds)."""
+    from train.budget import snap_to_budget
+    from train.cost import CostModel
+    from train.synthetic import prune_inputs_by_value
+
+    torch.manual_seed(0)
+    model = NoiseMLP(SynthConfig(n_inputs=8, hidden=(8, 4)))
+    cm = CostModel(model, torch.zeros(1, 8))
+    snap_to_budget(model, cm, 10_000)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2048, 8, generator=g)
+    with torch.no_grad():
+        model.l1.weight[:, 6:] = 0.0  # inputs 6, 7: junk
+        model.l1.weight[:, 5] *= 0.2  # input 5: weak but real
+        k2 = model.widths()[2]
+        model.out.weight[:, k2 - 1] *= 20.0  # the last h2 unit carries a lot
+        f = model.eval()(x)
+        y = f + 0.05 * f.std() * torch.randn(2048, 1, generator=g)
+    def loss_without(nw, unit: int) -> float:
+        nw.fixed_mask[unit] = False
+        with torch.no_grad():
+            out = float(torch.nn.functional.mse_loss(model(x), y))
+        nw.fixed_mask[unit] = True
+        return out
+
+    base = loss_without(model.inp.width, 7)  # input 7 is junk: removing it changes nothing
+    h2_per_mac = (loss_without(model.l2.out_width, k2 - 1) - base) / (model.widths()[1] + 1)
+    in_per_mac = (loss_without(model.inp.width, 5) - base) / model.widths()[1]
+    assert 0 < in_per_mac < h2_per_mac  # the old rule would have dropped input 5
+    assert prune_inputs_by_value(model, cm, 10_000, x, y, z=3.0) == [6, 7]
+
+
+def test_default_width_optimizer_moves_hidden_widths_at_equal_units_per_step():
+    from train.budget import make_optimizer
+
+    cfg = SynthConfig()
+    model = NoiseMLP(cfg)
+    opt = make_optimizer(model, lr=cfg.lr, width_lr=cfg.width_lr, equal_unit_speed=cfg.equal_unit_speed,
+                         width_lr_of={model.inp.width: cfg.input_width_lr})
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    k1, k2 = model.l1.out_width, model.l2.out_width
+    assert lr_of[id(k1.kappa)] * k1.n == pytest.approx(lr_of[id(k2.kappa)] * k2.n)
+    assert lr_of[id(model.inp.width.theta)] == cfg.input_width_lr
+    before = (float(k1.soft_width().detach()), float(k2.soft_width().detach()))
+    for _ in range(3):  # a pure width-shrinking gradient: both widths lose the same number of units
+        opt.zero_grad()
+        (k1.soft_width() + k2.soft_width()).backward()
+        opt.step()
+    lost = (before[0] - float(k1.soft_width().detach()), before[1] - float(k2.soft_width().detach()))
+    assert lost[0] > 0 and lost[0] == pytest.approx(lost[1], rel=1e-4)

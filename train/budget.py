@@ -22,9 +22,16 @@ Public API
     down to a multiple of `round_to`; then greedily growing the widths with the largest relative unmet
     soft width (per-unit dims only into units with lam >= 0.5) while the hard MACs stay <= budget
     (or shrinking the cheapest-per-MAC widths if even the floors exceed it). Fine-tune the weights afterwards.
-`make_optimizer(model, *, lr=1e-3, width_lr=1e-2, weight_decay=0.0, foreach=None) -> torch.optim.Adam` with the
-    width parameters (`train.noise.width_parameters`) in their own group (no weight decay); `foreach=True`
-    uses the multi-tensor Adam (same maths, less per-step Python work; None = torch's default).
+`make_optimizer(model, *, lr=1e-3, width_lr=1e-2, weight_decay=0.0, foreach=None, equal_unit_speed=False,
+               width_lr_of=None) -> torch.optim.Adam` with the width parameters (`train.noise.width_parameters`)
+    in their own group (no weight decay); `foreach=True` uses the multi-tensor Adam (same maths, less per-step
+    Python work; None = torch's default).
+    - `equal_unit_speed`: Adam moves every parameter by about its rate per step, so an ordered width's
+      fraction kappa moving at `width_lr` moves n * width_lr units: a dimension twice as wide shrinks twice as
+      fast in units, whatever its value per MAC. With this flag each ordered width gets its own group at
+      `width_lr * n_min / n` (n_min: the narrowest ordered width of the model), so all move the same number of
+      units per step (per-unit widths keep `width_lr`).
+    - `width_lr_of`: {NoiseWidth: rate} overrides for single widths (e.g. a slower input selection).
 
 Recipe (see `train.synthetic.train_noise_width`): for each step: loss = task + constraint.penalty(cm.macs());
 backward; opt.step(); project_widths(model); constraint.update(float(cm.macs())). For the last ~20% of the
@@ -38,7 +45,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from train.noise import noise_widths, weight_parameters, width_parameters
+from train.noise import noise_widths, weight_parameters
 
 MODES = ("dual", "fixed")
 
@@ -120,11 +127,20 @@ class BudgetConstraint:
 
 
 def make_optimizer(model: nn.Module, *, lr: float = 1e-3, width_lr: float = 1e-2,
-                   weight_decay: float = 0.0, foreach: bool | None = None) -> torch.optim.Adam:
+                   weight_decay: float = 0.0, foreach: bool | None = None, equal_unit_speed: bool = False,
+                   width_lr_of: dict | None = None) -> torch.optim.Adam:
     groups = [{"params": weight_parameters(model), "lr": lr, "weight_decay": weight_decay}]
-    wp = width_parameters(model)
-    if wp:
-        groups.append({"params": wp, "lr": width_lr, "weight_decay": 0.0})
+    widths = list(noise_widths(model).values())
+    ordered = [w.n for w in widths if w.mode == "ordered"]
+    own = dict(width_lr_of or {})
+    if equal_unit_speed and ordered:
+        for w in widths:
+            if w.mode == "ordered" and w not in own:
+                own[w] = width_lr * min(ordered) / w.n
+    common = [w._param() for w in widths if w not in own]
+    if common:
+        groups.append({"params": common, "lr": width_lr, "weight_decay": 0.0})
+    groups += [{"params": [w._param()], "lr": float(r), "weight_decay": 0.0} for w, r in own.items()]
     return torch.optim.Adam(groups, foreach=foreach)
 
 

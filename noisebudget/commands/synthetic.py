@@ -12,7 +12,7 @@ HELP = ("Synthetic case study: learned widths vs post-hoc pruning vs an oracle g
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, action="append", metavar="N",
                         help="MAC budget per inference (repeatable; default 150 300 600 1200)")
-    parser.add_argument("--seeds", type=int, default=None, metavar="K", help="seeds per method (default 5)")
+    parser.add_argument("--seeds", type=int, default=None, metavar="K", help="seeds per method (default 10)")
     parser.add_argument("--quick", action="store_true", help="smoke run (fewer steps, budgets, grid points)")
     parser.add_argument("--out", default="runs/benchmarks/synthetic", metavar="DIR", help="output folder")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
