@@ -693,7 +693,7 @@ def plot(res: CaseStudyResult, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(10, 4.5))
     for method, marker in (("noise-width", "o"), ("post-hoc L1", "s")):
         rs = [r for r in res.runs if r.method == method]
         ax.scatter([r.macs for r in rs], [r.error for r in rs], marker=marker, alpha=0.35)
@@ -702,7 +702,7 @@ def plot(res: CaseStudyResult, path) -> None:
                     yerr=[r["err_std"] for r in rows], marker=marker, label=f"{method} (mean +- std)", capsize=3)
     pts = sorted((o["macs"], float(np.mean(o["errors"]))) for o in res.oracle_search)
     ax.scatter([p[0] for p in pts], [p[1] for p in pts], marker=".", color="grey", alpha=0.5,
-               label="fixed-width grid (seed 0)")
+               label=f"fixed-width grid (seed {res.config.get('first_seed', 0)})")
     orc = sorted(res.oracle_grid, key=lambda o: o["macs"])
     ax.errorbar([o["macs"] for o in orc], [float(np.mean(o["errors"])) for o in orc],
                 yerr=[float(np.std(o["errors"])) for o in orc], marker="^", color="black", capsize=3,
@@ -715,7 +715,7 @@ def plot(res: CaseStudyResult, path) -> None:
     ax.set_xlabel("MACs per inference")
     ax.set_ylabel("test MSE")
     ax.set_title("Synthetic: 8 informative of 64 inputs, teacher width 16")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     from train.atomic import atomic_path
 
