@@ -268,17 +268,19 @@ def round_counts(counts: list[int], full: list[int], round_to: int) -> list[int]
 def select_global(scores: list[Tensor], arch: VADArch, budget: int, *, round_to: int = 1) -> list[Tensor]:
     """Keep the highest-scoring units over all dimensions: remove units in ascending score order (never the
     last unit of a dimension) until the MACs per hop fit the budget, then round hidden counts down to
-    multiples of round_to (dropping the lowest scores) and keep removing while over budget."""
+    multiples of round_to (dropping the lowest scores) and keep removing while over budget. A hidden dimension
+    keeps at least round_to units (the rounding's floor), the mel dimension at least one."""
     full = [int(s.numel()) for s in scores]
     order = sorted(((float(s[j]), d, j) for d, s in enumerate(scores) for j in range(s.numel())))
     keep = [set(range(n)) for n in full]
+    floor = [1] + [min(f, max(1, round_to)) for f in full[1:]]
     it = iter(order)
     while macs(arch, round_counts([len(k) for k in keep], full, round_to)) > budget:
         try:
             _, d, j = next(it)
         except StopIteration:
             break
-        if len(keep[d]) > 1:
+        if len(keep[d]) > floor[d]:
             keep[d].discard(j)
     counts = round_counts([len(k) for k in keep], full, round_to)
     out = []
