@@ -73,6 +73,7 @@ class TrainConfig:
     crops_per_epoch: int = 0  # 0 = about one pass over the training audio per epoch
     lr: float = 0.003  # Adam, weights
     width_lr: float = 0.01  # Adam, learned width fractions
+    equal_unit_speed: bool = False  # width rates scaled by 1/width: every width moves the same units per step
     weight_decay: float = 0.0
     snap_at: float = 0.6  # fraction of the epochs spent learning widths; then widths are fixed, weights tuned
     anneal: float = 0.6  # fraction of the width phase over which the budget anneals from full size down

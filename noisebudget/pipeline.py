@@ -72,6 +72,7 @@ def settings_from_config(cfg: RunConfig):
         crops_per_epoch=t.crops_per_epoch,
         lr=t.lr,
         width_lr=t.width_lr,
+        equal_unit_speed=t.equal_unit_speed,
         weight_decay=t.weight_decay,
         patience=t.patience,
         seed=t.seed,

@@ -255,3 +255,30 @@ def test_floor_multiplier_rises_below_the_band_and_falls_above():
     for _ in range(100):
         m = _floor_step(m, c, 2000.0, 0.9, 4.0)
     assert m == 0.0
+
+
+def test_equal_unit_speed_config_reaches_the_width_optimizer(in_workdir, monkeypatch):
+    """`train.equal_unit_speed = true` gives every ordered width (mel bands 40, channels 16) its own Adam rate
+    scaled to move the same units per step; the run still lands within its budget."""
+    import train.budget
+
+    d, corpus, _ = in_workdir
+    cfg = d / "eus.toml"
+    cfg.write_text(TINY_TOML.replace("[train]\n", "[train]\nequal_unit_speed = true\n"))
+    seen = []
+    real = train.budget.make_optimizer
+
+    def spy(model, **kw):
+        opt = real(model, **kw)
+        seen.append((kw, opt))
+        return opt
+
+    monkeypatch.setattr(train.budget, "make_optimizer", spy)
+    out = d / "run_eus"
+    assert _train(cfg, corpus, out) == 0
+    kw, opt = seen[0]
+    assert kw["equal_unit_speed"] is True
+    width_rates = sorted(g["lr"] for g in opt.param_groups[1:])
+    assert width_rates[0] == pytest.approx(kw["width_lr"] * 16 / 40) and width_rates[-1] == kw["width_lr"]
+    run = load_run(out)
+    assert run.cost["macs_per_hop"] <= 1500

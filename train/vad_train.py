@@ -60,6 +60,7 @@ class TrainSettings:
     crops_per_epoch: int = 0
     lr: float = 3e-3
     width_lr: float = 1e-2
+    equal_unit_speed: bool = False  # `train.budget.make_optimizer`
     weight_decay: float = 0.0
     patience: int = 4
     seed: int = 0
@@ -424,7 +425,8 @@ def train_vad(
     model.set_normalization(torch.from_numpy(mean), torch.from_numpy(std))
     model.to(dist_.device)
 
-    opt = make_optimizer(model, lr=settings.lr, width_lr=settings.width_lr, weight_decay=settings.weight_decay)
+    opt = make_optimizer(model, lr=settings.lr, width_lr=settings.width_lr, weight_decay=settings.weight_decay,
+                         equal_unit_speed=settings.equal_unit_speed)
     constraint = BudgetConstraint(
         budget,
         mode=settings.budget_mode,
