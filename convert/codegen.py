@@ -15,7 +15,8 @@ Project layout written to OUT_DIR (atomically: rendered into a temporary folder,
     nb/target/dsp, nb/target/mve   the optimized kernel variants (convert.kernel_variants): the m4/m7 builds
              compile nb/target/dsp (SMLAD) and the m55 build nb/target/mve (Helium) INSTEAD of the portable
              nb_conv2d.c / nb_depthwise_conv2d.c / nb_fully_connected.c (host: the portable ones), with
-             -DNB_KERNEL_SCRATCH_BYTES=<max scratch need over the model's ops for that CPU>.
+             -DNB_KERNEL_SCRATCH_BYTES=<max scratch need over the model's ops for that CPU>;
+             nb/target/dsp/nb_kernel_paths.h switches off the variant paths no op of the model can take.
     board/   start-up code, linker scripts of the three QEMU boards, nb_cycles.h (firmware_templates/boards).
     tflm/    the TFLite Micro flavour: model_data.{h,cc}, main.cc with a MicroMutableOpResolver of exactly
              the ops used and the measured arena size (not built here: no TFLM sources available).
@@ -368,6 +369,19 @@ def _variant_ctx(sg: Subgraph, params: list[OpParams], cpu: str,
             "scratch_bytes": max(16, (scratch + 15) // 16 * 16), "variant_files": files, "kind": kind}
 
 
+def _kernel_paths_h(sg: Subgraph) -> str:
+    """nb/target/dsp/nb_kernel_paths.h of the model: the kernel variant paths its CONV_2D / DEPTHWISE_CONV_2D
+    ops can take (convert.kernel_variants.path_switches; the paths no op takes are compiled out)."""
+    from convert import kernel_variants as kv
+
+    ops = []
+    for op in sg.operators:
+        if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(op.inputs) > 1 and op.outputs:
+            x, w, y = (sg.tensors[i].shape if i >= 0 else None for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
+            ops.append((op.name, kv.op_path_params(op.name, x, w, y, op.options)))
+    return kv.path_switches_header(ops)
+
+
 def _board_for_cpu(cpu: str) -> str:
     for _, c, b in CPUS:
         if c == cpu:
@@ -490,6 +504,7 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
                  for m, c, b in CPUS],
         "vad": None, "weight_bytes": weight_bytes, "notes": src.notes,
         "prepared": prepared_ctx, "prepared_bytes": sum(a["bytes"] for a in prepared_ctx),
+        "kernel_paths_h": _kernel_paths_h(sg),
     }
     if vad:
         from train.postproc import PostProcConfig, quantized_threshold
@@ -641,6 +656,9 @@ def _render_into(root: Path, ctx: dict, env: jinja2.Environment, src: Source) ->
             dest = root / rel
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(KERNELS / Path(rel).relative_to("nb/target"), dest)
+    paths_h = root / "nb" / "target" / "dsp" / "nb_kernel_paths.h"  # the model's kernel path switches
+    if paths_h.is_file():
+        paths_h.write_text(ctx["kernel_paths_h"])
     shutil.copyfile(BOARDS / "common" / "nb_stage.h", nb / "nb_stage.h")
     for f in ("nb_startup.c", "nb_cycles.h", "nb_sections.ld"):
         shutil.copyfile(BOARDS / "common" / f, board / f)

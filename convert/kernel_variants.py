@@ -253,7 +253,105 @@ def _g42_stream(w: np.ndarray, bias: np.ndarray | None, mult: np.ndarray, shift:
 def g42_applies(act_min: int, act_max: int, n_pos: int, grouped: bool = False) -> bool:
     """Whether a DSP CONV_2D call takes the g42 path (given its stream): full int8 output range, no groups,
     >= DSP_W16_MIN_POS output positions per call."""
-    return act_min <= -128 and act_max >= 127 and int(n_pos) >= DSP_W16_MIN_POS and not grouped
+    return act_min <= -128 and act_max >= 127 and conv2d_blocked_may_apply("cortex-m4", n_pos, 1, grouped)
+
+
+# ---- generation-time path switches: the kernel paths a model's ops can take, so a build links only those ----
+# Each variant file reads its switches (default 1: every path compiled) from nb_kernel_paths.h, which a code
+# generator writes per model (path_switches_header); a switch 0 compiles the path and its helpers out.
+# DSP (kernels/dsp): NB_DSP_CONV2D_BLOCKED (g42 / w16, nb_conv2d_blocked), NB_DSP_DW_PLANAR (3x3 stride-1
+# nb_dw_planar), NB_DSP_DW_TABLED (nb_dw_tabled); MVE (kernels/mve): NB_MVE_CONV2D_BLOCKED (nb_conv2d_blocked),
+# NB_MVE_DW_WINDOW (<= 3x3 stride-1 nb_dwm_win), NB_MVE_DW_GENERAL (the 8-channel per-call-prepared path).
+PATH_SWITCHES: dict[str, tuple[str, ...]] = {
+    "dsp": ("NB_DSP_CONV2D_BLOCKED", "NB_DSP_DW_PLANAR", "NB_DSP_DW_TABLED"),
+    "mve": ("NB_MVE_CONV2D_BLOCKED", "NB_MVE_DW_WINDOW", "NB_MVE_DW_GENERAL"),
+}
+
+
+def conv2d_blocked_may_apply(cpu: str, n_pos: int, batch: int = 1, grouped: bool = False) -> bool:
+    """Whether a CONV_2D call can take the variant's blocked (many output positions) path: no groups and
+    >= DSP_W16_MIN_POS output positions per batch item (DSP nb_conv2d: out.h * out.w) or per call (MVE:
+    out.n * out.h * out.w >= NB_CONVM_BLOCK_MIN_POS = 4). Runtime conditions (scratch size, requantization
+    ranges, a prepared stream) are taken as met."""
+    k = kind(cpu)
+    pos = int(n_pos) if k == "dsp" else int(n_pos) * int(batch)
+    return k != "portable" and not grouped and pos >= DSP_W16_MIN_POS
+
+
+def dw_direct_applies(taps: int, n_pos: int, depth_multiplier: int = 1) -> bool:
+    """Whether a DEPTHWISE_CONV_2D call takes the direct path of the DSP / MVE variant (nb_dw_direct /
+    nb_dwm_direct): depth multiplier 1, <= DW_DIRECT_MAX_POS output positions (batch included), <= 16 taps."""
+    return int(depth_multiplier) == 1 and int(n_pos) <= DW_DIRECT_MAX_POS and int(taps) <= 16
+
+
+def op_path_params(name: str, x_shape: Any, w_shape: Any, out_shape: Any, options: dict | None) -> dict[str, Any]:
+    """The parameters :func:`op_paths` needs from a CONV_2D / DEPTHWISE_CONV_2D op's input, filter and output
+    shapes (NHWC; filter OHWI / [1, kh, kw, c]) and its TFLite options; {} when a shape is not 4-D (unknown:
+    op_paths then assumes every path)."""
+    o = options or {}
+    if name not in ("CONV_2D", "DEPTHWISE_CONV_2D") or any(s is None or len(s) != 4
+                                                           for s in (x_shape, w_shape, out_shape)):
+        return {}
+    x, w, y = ([int(v) for v in s] for s in (x_shape, w_shape, out_shape))
+    d: dict[str, Any] = {"n_pos": y[1] * y[2], "batch": y[0], "kh": w[1], "kw": w[2],
+                         "stride_h": int(o.get("stride_h", 1)), "stride_w": int(o.get("stride_w", 1)),
+                         "dilation_h": int(o.get("dilation_h_factor", 1)),
+                         "dilation_w": int(o.get("dilation_w_factor", 1))}
+    if name == "CONV_2D":
+        d["grouped"] = w[3] != x[3]
+    else:
+        d["depth_multiplier"] = w[3] // x[3] if x[3] else 0
+    return d
+
+
+def op_paths(name: str, cpu: str, **params: Any) -> set[str]:
+    """The path switches (PATH_SWITCHES) an op of the model could need on `cpu` (the same predicates as the C
+    dispatch; runtime conditions count as met). params: :func:`op_path_params` (n_pos per batch item, batch,
+    kh, kw, strides, dilations, grouped / depth_multiplier); missing params: every path of the op."""
+    k = kind(cpu)
+    if k == "portable" or name not in ("CONV_2D", "DEPTHWISE_CONV_2D"):
+        return set()
+    pre = "NB_DSP_" if k == "dsp" else "NB_MVE_"
+    if not params:
+        return {s for s in PATH_SWITCHES[k] if ("CONV2D" in s) == (name == "CONV_2D")}
+    if name == "CONV_2D":
+        ok = conv2d_blocked_may_apply(cpu, params["n_pos"], params["batch"], bool(params["grouped"]))
+        return {pre + "CONV2D_BLOCKED"} if ok else set()
+    dm, taps = int(params["depth_multiplier"]), int(params["kh"]) * int(params["kw"])
+    if dw_direct_applies(taps, int(params["n_pos"]) * int(params["batch"]), dm):
+        return set()
+    unit = (dm == 1 and int(params["stride_h"]) == 1 and int(params["stride_w"]) == 1
+            and int(params["dilation_h"]) == 1 and int(params["dilation_w"]) == 1)
+    if k == "dsp":  # nb_dw_planar (may decline at run time: then nb_dw_tabled), else nb_dw_tabled
+        planar = unit and int(params["kh"]) == 3 and int(params["kw"]) == 3
+        return {"NB_DSP_DW_TABLED"} | ({"NB_DSP_DW_PLANAR"} if planar else set())
+    window = unit and int(params["kh"]) <= 3 and int(params["kw"]) <= 3  # nb_dwm_win (may decline: general)
+    return {"NB_MVE_DW_GENERAL"} | ({"NB_MVE_DW_WINDOW"} if window else set())
+
+
+def path_switches(ops: Any, cpu: str) -> dict[str, int]:
+    """{switch: 0/1} for the variant kind of `cpu` (PATH_SWITCHES; {} for portable builds): 1 when any op of
+    `ops` ((name, params) pairs, params as for :func:`op_paths`) could take that path."""
+    k = kind(cpu)
+    if k == "portable":
+        return {}
+    used: set[str] = set()
+    for name, params in ops:
+        used |= op_paths(name, cpu, **params)
+    return {s: int(s in used) for s in PATH_SWITCHES[k]}
+
+
+def path_switches_header(ops: Any) -> str:
+    """nb_kernel_paths.h for a model: every DSP and MVE switch (:func:`path_switches` for cortex-m4 and
+    cortex-m55), each under #ifndef so a -D on the command line still wins."""
+    lines = ["/* nb_kernel_paths.h - generated by noisebudget (convert.kernel_variants.path_switches): the kernel",
+             " * variant paths this model's ops can take; 0 compiles a path out (flash). Do not edit. */",
+             "#ifndef NB_KERNEL_PATHS_H", "#define NB_KERNEL_PATHS_H", ""]
+    ops = list(ops)
+    for cpu in ("cortex-m4", "cortex-m55"):
+        for s, v in path_switches(ops, cpu).items():
+            lines += [f"#ifndef {s}", f"#define {s} {v}", "#endif"]
+    return "\n".join([*lines, "", "#endif /* NB_KERNEL_PATHS_H */", ""])
 
 
 def prepare_weights(op: str, cpu: str, weights: Any, bias: Any = None, **params: Any) -> np.ndarray | None:

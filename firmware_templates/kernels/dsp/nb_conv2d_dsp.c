@@ -35,6 +35,15 @@
  * small scratch use the portable loop nest (nb_conv2d_ref). */
 #include "nb_conv2d.h"
 #include "nb_dsp_gemm.h"
+#include "nb_kernel_paths.h"
+
+/* NB_DSP_CONV2D_BLOCKED 0 (nb_kernel_paths.h, written per model by the code generator from
+ * convert.kernel_variants.path_switches: no CONV_2D op of the model has >= NB_DSP_W16_MIN_POS output positions
+ * per call without groups) compiles the blocked paths (g42, w16) and their helpers out: only the streaming
+ * path and the reference loop remain. Default 1: every path. */
+#ifndef NB_DSP_CONV2D_BLOCKED
+#define NB_DSP_CONV2D_BLOCKED 1
+#endif
 
 /* im2col of output position (b, oy, ox) into col (K int16, SXTB16 order). A kernel row that lies inside the
  * input with dilation_w 1 is one contiguous run of kw*c_in bytes; when that is a multiple of 4 it is widened
@@ -71,6 +80,7 @@ static void nb_conv2d_im2col(const nb_conv2d_params_t *p, const int8_t *input, i
     }
 }
 
+#if NB_DSP_CONV2D_BLOCKED
 /* 1x1 kernel without padding, c_in % 4 == 0: the K = c_in input values of an output position are one
  * contiguous pixel; widen the pixels of positions a and b straight into the interleaved col2 layout of
  * nb_dsp_gemm_w16 (per group of 4: a02, b02, a13, b13), no im2col columns, no interleave pass. */
@@ -89,10 +99,13 @@ static void nb_conv2d_pixels2(const int8_t *px_a, const int8_t *px_b, int32_t in
         col2 += 4;
     }
 }
+#endif
 
 /* Blocked path (n_pos >= NB_DSP_W16_MIN_POS): widen the filter once (nb_dsp_w16_expand), then per pair of
  * output positions im2col both, interleave, and nb_dsp_gemm_w16 (4 channels x 2 positions per loop). */
 #define NB_DSP_W16_MIN_POS 4
+
+#if NB_DSP_CONV2D_BLOCKED
 
 static int32_t nb_conv2d_w16_need(int32_t K, int32_t out_c)
 {
@@ -551,6 +564,8 @@ static int nb_conv2d_blocked(const nb_conv2d_params_t *p, const int8_t *input, c
     return 1;
 }
 
+#endif /* NB_DSP_CONV2D_BLOCKED */
+
 void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                int8_t *output)
 {
@@ -563,11 +578,13 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
     int32_t *col_ab = (int32_t *)(void *)(col_b + col_stride);
     int32_t b, pos;
 
+#if NB_DSP_CONV2D_BLOCKED
     if (p->filter.c == p->in.c && n_pos >= NB_DSP_W16_MIN_POS &&
         (p->prepared != NULL || (int32_t)sizeof(nb_kernel_scratch) >= nb_conv2d_w16_need(K, out_c)) &&
         nb_conv2d_blocked(p, input, filter, bias, output)) {
         return;
     }
+#endif
     if (p->filter.c != p->in.c || (int32_t)sizeof(nb_kernel_scratch) < 4 * col_stride + 4 * (K & ~3)) {
         nb_conv2d_ref(p, input, filter, bias, output);
         return;

@@ -40,6 +40,19 @@
  * per band); when even one 1-plane row does not fit, the tabled path below runs. */
 #include "nb_depthwise_conv2d.h"
 #include "nb_dsp.h"
+#include "nb_kernel_paths.h"
+
+/* Path switches (nb_kernel_paths.h, written per model by the code generator from
+ * convert.kernel_variants.path_switches; default 1: every path): NB_DSP_DW_PLANAR 0 compiles the planar path
+ * out (no op of the model is a 3x3 stride-1 depthwise with more than NB_DW_DIRECT_MAX_POS positions),
+ * NB_DSP_DW_TABLED 0 the tabled path (every op takes the direct path; a call that does not then runs the
+ * reference loop). */
+#ifndef NB_DSP_DW_PLANAR
+#define NB_DSP_DW_PLANAR 1
+#endif
+#ifndef NB_DSP_DW_TABLED
+#define NB_DSP_DW_TABLED 1
+#endif
 
 #if defined(__GNUC__)
 #define NB_DW_INLINE static inline __attribute__((always_inline))
@@ -200,6 +213,7 @@ static void nb_dw_direct(const nb_depthwise_conv2d_params_t *p, const int8_t *in
     }
 }
 
+#if NB_DSP_DW_PLANAR
 /* ---- planar path (depth_multiplier 1, 3x3, stride 1, dilation 1, >= 4 output positions) ---------------- */
 
 #if NB_DSP_NATIVE
@@ -862,6 +876,9 @@ static int nb_dw_planar(const nb_depthwise_conv2d_params_t *p, const int8_t *inp
     return 1;
 }
 
+#endif /* NB_DSP_DW_PLANAR */
+
+#if NB_DSP_DW_TABLED
 /* the tabled path (and the reference loop for other depth multipliers or a too small scratch); a separate
  * function so that nb_depthwise_conv2d, and with it the streaming calls' direct path, keeps a small frame */
 #if defined(__GNUC__)
@@ -950,6 +967,8 @@ static void nb_dw_tabled(const nb_depthwise_conv2d_params_t *p, const int8_t *in
     }
 }
 
+#endif /* NB_DSP_DW_TABLED */
+
 void nb_depthwise_conv2d(const nb_depthwise_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, int8_t *output)
 {
@@ -958,7 +977,14 @@ void nb_depthwise_conv2d(const nb_depthwise_conv2d_params_t *p, const int8_t *in
         nb_dw_direct(p, input, filter, bias, output);
         return;
     }
-    if (!nb_dw_planar(p, input, filter, bias, output)) {
+#if NB_DSP_DW_PLANAR
+    if (!nb_dw_planar(p, input, filter, bias, output))
+#endif
+    {
+#if NB_DSP_DW_TABLED
         nb_dw_tabled(p, input, filter, bias, output);
+#else
+        nb_depthwise_conv2d_ref(p, input, filter, bias, output);
+#endif
     }
 }

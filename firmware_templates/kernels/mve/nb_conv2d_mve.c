@@ -28,6 +28,14 @@
 
 #include "nb_conv2d.h"
 #include "nb_mve.h"
+#include "nb_kernel_paths.h"
+
+/* NB_MVE_CONV2D_BLOCKED 0 (nb_kernel_paths.h, written per model by the code generator from
+ * convert.kernel_variants.path_switches: no CONV_2D op of the model has >= NB_CONVM_BLOCK_MIN_POS output
+ * positions per call without groups) compiles the blocked path and its helpers out. Default 1: every path. */
+#ifndef NB_MVE_CONV2D_BLOCKED
+#define NB_MVE_CONV2D_BLOCKED 1
+#endif
 
 /* dst[0, n) = src[0, n) with predicated 16-byte vector moves. */
 static inline void nb_convm_copy(int8_t *dst, const int8_t *src, int32_t n)
@@ -126,6 +134,7 @@ static void nb_conv2d_im2col_s8(const nb_conv2d_params_t *p, const int8_t *input
 }
 
 #define NB_CONVM_BLOCK_MIN_POS 4 /* output positions per call (batch included) for the blocked path */
+#if NB_MVE_CONV2D_BLOCKED
 #define NB_CONVM_COL_PAIRS 4     /* column pairs built per assembly call (im2col), as the scratch allows */
 
 /* Output positions a and b (columns xa, xb; xb == NULL: a alone) through nb_mve_gemm4x2 over all channel
@@ -299,6 +308,8 @@ static void __attribute__((noinline)) nb_conv2d_blocked(const nb_conv2d_params_t
     }
 }
 
+#endif /* NB_MVE_CONV2D_BLOCKED */
+
 void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *filter, const int32_t *bias,
                int8_t *output)
 {
@@ -313,12 +324,14 @@ void nb_conv2d(const nb_conv2d_params_t *p, const int8_t *input, const int8_t *f
     int8_t *col_b = col_a + k16;
     int32_t b, pos, rq_mode;
 
+#if NB_MVE_CONV2D_BLOCKED
     if (p->filter.c == p->in.c && p->out.n * n_pos >= NB_CONVM_BLOCK_MIN_POS &&
         (int32_t)sizeof(nb_kernel_scratch) >= 12 * c4 + c4 * k16 + 2 * k16 + c4 + 16 &&
         nb_mve_shifts_nonpos(p->out_shift, out_c)) {
         nb_conv2d_blocked(p, input, filter, bias, output);
         return;
     }
+#endif
     if (p->filter.c != p->in.c || (int32_t)sizeof(nb_kernel_scratch) < 8 * c4 + (direct ? 0 : 2 * k16)) {
         nb_conv2d_ref(p, input, filter, bias, output);
         return;

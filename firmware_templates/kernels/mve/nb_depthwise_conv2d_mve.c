@@ -24,7 +24,20 @@
 #include <string.h>
 #include "nb_depthwise_conv2d.h"
 #include "nb_mve.h"
+#include "nb_kernel_paths.h"
 
+/* Path switches (nb_kernel_paths.h, written per model by the code generator from
+ * convert.kernel_variants.path_switches; default 1: every path): NB_MVE_DW_WINDOW 0 compiles path 2 out (no op
+ * of the model is a <= 3x3 stride-1 depthwise with more than NB_DWM_DIRECT_MAX_POS positions),
+ * NB_MVE_DW_GENERAL 0 path 3 (every op takes path 1; a call that does not then runs the reference loop). */
+#ifndef NB_MVE_DW_WINDOW
+#define NB_MVE_DW_WINDOW 1
+#endif
+#ifndef NB_MVE_DW_GENERAL
+#define NB_MVE_DW_GENERAL 1
+#endif
+
+#if NB_MVE_DW_GENERAL
 /* Requantize the even / odd accumulators of channels [0, c8) (acc: per 8 channels 4 even then 4 odd) and
  * store them re-interleaved (VMOVNB / VMOVNT, VSTRB.16). rs: every shift <= 0 (nb_mve_requant_rs). */
 static void nb_dwm_requant8(const int32_t *acc, int32_t c8, const int32_t *mult_d, const int32_t *shift_d, int rs,
@@ -49,6 +62,8 @@ static void nb_dwm_requant8(const int32_t *acc, int32_t c8, const int32_t *mult_
     }
 }
 
+#endif /* NB_MVE_DW_GENERAL */
+
 /* Few output positions (streaming calls): no per-call preparation. Valid taps only (tin: input pixel, tw:
  * filter row); eight channels per step: VLDRB.S16 of input (+ input offset, x - zp fits int16) and filter,
  * VMULLB / VMULLT into even / odd int32 accumulators started from the bias, requantization parameters of the
@@ -57,6 +72,12 @@ static void nb_dwm_requant8(const int32_t *acc, int32_t c8, const int32_t *mult_
 #define NB_DWM_DIRECT_MAX_POS 3
 #define NB_DWM_DIRECT_MAX_TAPS 16
 
+#if !NB_MVE_DW_GENERAL && defined(__GNUC__)
+/* without path 3 (NB_MVE_DW_GENERAL 0) GCC's copy of this inlined into nb_depthwise_conv2d runs the streaming
+ * calls ~5 % slower than the one it inlines into the full function; kept apart (as the reference fallback,
+ * nb_dwm_ref) it is within 1 % (measured on the default VAD) */
+__attribute__((noinline))
+#endif
 static void nb_dwm_direct(const nb_depthwise_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
                           const int32_t *bias, int8_t *output)
 {
@@ -114,6 +135,7 @@ static void nb_dwm_direct(const nb_depthwise_conv2d_params_t *p, const int8_t *i
     }
 }
 
+#if NB_MVE_DW_WINDOW
 /* ---- Many output positions, kernel <= 3x3, stride 1, dilation 1: the 4x4 window path ----
  * "rows": the longer output axis (walk), "columns": the other one. Output columns go in strips of two (a
  * last single one when their count is odd); strip j (output columns 2j, 2j + 1) reads input columns
@@ -540,10 +562,26 @@ static int nb_dwm_win(const nb_depthwise_conv2d_params_t *p, const int8_t *input
     return 1;
 }
 
+#endif /* NB_MVE_DW_WINDOW */
+
+#if !NB_MVE_DW_GENERAL
+/* the reference loop for the calls path 1 does not take (see nb_dwm_direct) */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static void nb_dwm_ref(const nb_depthwise_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
+                       const int32_t *bias, int8_t *output)
+{
+    nb_depthwise_conv2d_ref(p, input, filter, bias, output);
+}
+#endif
+
 void nb_depthwise_conv2d(const nb_depthwise_conv2d_params_t *p, const int8_t *input, const int8_t *filter,
                          const int32_t *bias, int8_t *output)
 {
-    const int32_t C = p->in.c, taps = p->filter.h * p->filter.w;
+    const int32_t taps = p->filter.h * p->filter.w;
+#if NB_MVE_DW_GENERAL
+    const int32_t C = p->in.c;
     const int32_t c4 = (C + 3) & ~3, c16 = (C + 15) & ~15, c8 = C & ~7;
     const int32_t out_zp = p->output_zero_point, act_min = p->act_min, act_max = p->act_max;
     const int32_t *const mult = p->out_multiplier;
@@ -558,17 +596,23 @@ void nb_depthwise_conv2d(const nb_depthwise_conv2d_params_t *p, const int8_t *in
     int32_t *accr = (int32_t *)(void *)(wr + ((taps * c8 + 15) & ~15)); /* [c8] even / odd accumulators */
     int rs;
     int32_t t, c, b, oy, ox;
+#endif
 
     if (p->depth_multiplier == 1 && p->out.n * p->out.h * p->out.w <= NB_DWM_DIRECT_MAX_POS &&
         taps <= NB_DWM_DIRECT_MAX_TAPS) {
         nb_dwm_direct(p, input, filter, bias, output);
         return;
     }
+#if NB_MVE_DW_WINDOW
     if (p->depth_multiplier == 1 && p->stride_h == 1 && p->stride_w == 1 && p->dilation_h == 1 &&
         p->dilation_w == 1 && p->filter.h <= 3 && p->filter.w <= 3 &&
         nb_dwm_win(p, input, filter, bias, output)) {
         return;
     }
+#endif
+#if !NB_MVE_DW_GENERAL
+    nb_dwm_ref(p, input, filter, bias, output);
+#else
     if (p->depth_multiplier != 1 ||
         (int32_t)sizeof(nb_kernel_scratch) < 4 * c4 + 16 * c8 + 4 * taps + c16 + ((taps * c8 + 15) & ~15)) {
         nb_depthwise_conv2d_ref(p, input, filter, bias, output);
@@ -650,4 +694,5 @@ void nb_depthwise_conv2d(const nb_depthwise_conv2d_params_t *p, const int8_t *in
             }
         }
     }
+#endif /* NB_MVE_DW_GENERAL */
 }
