@@ -153,39 +153,6 @@ def test_fused_injection_matches_unfused_values_and_gradients(dim, shape):
     assert torch.autograd.gradcheck(lambda xx, ll: _Inject.apply(xx, ll, sigma, nu, dim), (x, inner))
 
 
-def test_grad_floor_gives_dead_units_a_finite_gradient():
-    torch.manual_seed(0)
-    x = torch.randn(256, 3)
-    grads = []
-    for floor in (0.0, 0.04):
-        w = NoiseWidth(3, mode="per_unit", grad_floor=floor)
-        with torch.no_grad():
-            w.theta.copy_(torch.tensor([0.0, 0.5, 1.0]))
-        w.train()
-        torch.manual_seed(1)  # same noise sample for both
-        (w(x, dim=1) * x).sum().backward()  # a loss rewarding the clean signal
-        grads.append(w.theta.grad.clone())
-    assert all(torch.isfinite(g).all() for g in grads)
-    # only the dead unit's d sqrt(lam)/d lam changes: 0 without the floor, 1/(2 sqrt(0.04)) with it
-    assert float(grads[1][0] - grads[0][0]) == pytest.approx(2.5 * float((x[:, 0] ** 2).sum()), rel=1e-5)
-    assert torch.equal(grads[0][1:], grads[1][1:])
-
-
-def test_lam_max_caps_per_unit_lam_and_projection():
-    w = NoiseWidth(4, mode="per_unit", lam_max=0.9)
-    assert float(w.lam().max()) == pytest.approx(0.9)
-    with torch.no_grad():
-        w.theta.fill_(2.0)
-    w.project_()
-    assert float(w.theta.max()) == pytest.approx(0.9)
-    w.fix_width(2)
-    assert sorted(w.lam().tolist()) == [0.0, 0.0, 1.0, 1.0]  # snapped units are fully on
-    with pytest.raises(ValueError):
-        NoiseWidth(4, lam_max=0.9)  # ordered mode keeps lam_max = 1
-    with pytest.raises(ValueError):
-        NoiseWidth(4, mode="per_unit", grad_floor=1.0)
-
-
 def test_running_std_matches_batch_variance():
     from train.noise import RunningStd
 
@@ -195,29 +162,6 @@ def test_running_std_matches_batch_variance():
     rs.update(x, 1)
     ref = x.transpose(1, 2).reshape(-1, 5).var(0, unbiased=False)
     assert torch.allclose(rs.running_var, ref, rtol=1e-5)
-
-
-def test_ranked_width_follows_the_order_and_matches_ordered_by_default():
-    from train.noise import RankedWidth
-
-    plain, ranked = NoiseWidth(6, mode="ordered", kappa_min=1 / 6), RankedWidth(6, kappa_min=1 / 6)
-    for w in (plain, ranked):
-        with torch.no_grad():
-            w.kappa.fill_(2.5 / 6)
-    assert torch.allclose(plain.lam(), ranked.lam())  # identity order == ordered mode
-    ranked.set_order(torch.tensor([0.1, 5.0, 0.2, 3.0, 0.0, 1.0]))  # order: 1, 3, 5, 2, 0, 4
-    assert ranked.order().tolist() == [1, 3, 5, 2, 0, 4]
-    assert ranked.lam().tolist() == pytest.approx([0.0, 1.0, 0.0, 1.0, 0.0, 0.5])
-    assert ranked.kept_index().tolist() == [1, 3, 5]
-    assert float(ranked.soft_width()) == pytest.approx(2.5)
-    ranked.lam().sum().backward()
-    assert ranked.kappa.grad is not None and float(ranked.kappa.grad) != 0
-    ranked.fix_width(2)
-    assert ranked.kept_index().tolist() == [1, 3]
-    ranked.set_order(torch.arange(6.0))  # ignored while fixed
-    assert ranked.kept_index().tolist() == [1, 3]
-    with pytest.raises(ValueError):
-        ranked.set_order(torch.zeros(5))
 
 
 def test_disallow_removes_units_for_good():

@@ -102,9 +102,9 @@ def test_micro_case_study_writes_table_plot_and_json(tmp_path):
     assert "vs oracle" in lines[0].splitlines()[0]
 
 
-@pytest.mark.parametrize("extra", [{"warmup_frac": 0.3}, {"input_width_lr": None}, {"input_mode": "ranked"},
+@pytest.mark.parametrize("extra", [{"warmup_frac": 0.3}, {"input_width_lr": None}, {"equal_unit_speed": False},
                                    {"hidden_temperature": 4.0, "dual_kp": 0.5},
-                                   {"input_grad_floor": 0.04, "input_lam_max": 0.9}])
+                                   {"dense_phase": "reinit", "value_prune_every": 0}])
 def test_noise_width_options_fit_the_budget(extra):
     cfg = SynthConfig(n_inputs=16, n_informative=3, teacher_hidden=4, hidden=(8, 4), n_train=256, n_test=256,
                       steps=80, batch=32, **extra)
@@ -118,15 +118,14 @@ def test_noise_width_options_fit_the_budget(extra):
 
 
 def test_apply_overrides_types_and_errors():
-    cfg = apply_overrides(SynthConfig(), ["hidden_temperature=4", "input_mode=ranked", "steps=10",
-                                          "input_width_lr=0.003"])
-    assert (cfg.hidden_temperature, cfg.input_mode, cfg.steps, cfg.input_width_lr) == (4.0, "ranked", 10, 0.003)
+    cfg = apply_overrides(SynthConfig(), ["hidden_temperature=4", "dense_phase=noise", "steps=10",
+                                          "input_width_lr=0.003", "equal_unit_speed=false"])
+    assert (cfg.hidden_temperature, cfg.dense_phase, cfg.steps, cfg.input_width_lr, cfg.equal_unit_speed) == (
+        4.0, "noise", 10, 0.003, False)
     assert apply_overrides(cfg, ["input_width_lr=none"]).input_width_lr is None
     for bad in (["nope=1"], ["steps"], ["steps=x"], ["budgets=1"]):
         with pytest.raises(UsageError):
             apply_overrides(cfg, bad)
-    with pytest.raises(ValueError):
-        NoiseMLP(SynthConfig(input_mode="gate"))
 
 
 def test_value_snap_drops_useless_inputs_and_stays_within_budget():

@@ -11,14 +11,9 @@ A unit with lam = 0 carries no information and is removed by consolidation.
 
 Public API
 ----------
-`NoiseWidth(n, *, kappa_min=0.0625, mode="ordered"|"per_unit", temperature=1.0, momentum=0.1, init=1.0,
-           lam_max=1.0, grad_floor=0.0)`
-    nn.Module for one prunable dimension. Per-unit only: `lam_max` < 1 caps lam during training (the
-    noise term then always carries gradient); `grad_floor` > 0 freezes d sqrt(lam)/d lam at
-    1/(2 sqrt(grad_floor)) below lam = grad_floor, so a unit at lam = 0 still feels the value of its clean
-    signal (0 = the plain `safe_sqrt` convention: no gradient through sqrt at 0). Defaults = old behaviour.
-    The train-mode injection is one fused autograd node (`_Inject`; same values and gradients as the
-    unfused expression, ~half the autograd graph).
+`NoiseWidth(n, *, kappa_min=0.0625, mode="ordered"|"per_unit", temperature=1.0, momentum=0.1, init=1.0)`
+    nn.Module for one prunable dimension. The train-mode injection is one fused autograd node (`_Inject`; same
+    values and gradients as the unfused expression, ~half the autograd graph).
     - `forward(x, dim=1, std=None)`: apply the reparameterization along `dim`. `std` is an optional
       `RunningStd` holding the running sigma of this application site; several sites may share one
       NoiseWidth (residual adds, a depthwise conv on its input's channels) but each keeps its own
@@ -35,8 +30,6 @@ Public API
     - `.project_()`: clamp the learnable parameter back into its box (call after each optimizer step;
       `project_widths(model)` does it for every NoiseWidth of a model). Gradients pass straight
       through the clamp, so forgetting the projection never freezes a width.
-`RankedWidth(n, **kwargs)`: ordered width over a ranking of the units set by `set_order(scores)` (kept units =
-    the first k by score); for inputs whose informative units are not the first ones (ablation in the synthetic).
 `RunningStd(n, momentum=0.1)`: per-unit running std (a buffer), updated in train mode only.
 `NoiseApply(width, dim=1)`: a module applying a (possibly shared) NoiseWidth with its own RunningStd; use
     it after a residual add. `consolidated()` returns an identity or a `ChannelScale` (kept units only).
@@ -104,13 +97,13 @@ class _Inject(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, lam: Tensor, sigma: Tensor, nu: Tensor, dim: int, floor: float = 0.0) -> Tensor:
+    def forward(ctx, x: Tensor, lam: Tensor, sigma: Tensor, nu: Tensor, dim: int) -> Tensor:
         a = lam.sqrt()  # lam in [0, 1]: no autograd here, so the plain sqrt is safe
         b = (1.0 - lam).clamp_min(0.0).sqrt()
         y = _shape_for(a, x, dim) * x + _shape_for(b * sigma, x, dim) * nu
         ctx.dim = dim
-        if ctx.needs_input_grad[1]:  # d sqrt(v)/dv = 1/(2 sqrt(v)), := 0 at v = 0 (or frozen below `floor`)
-            da = 0.5 / a.clamp_min(math.sqrt(floor)) if floor > 0 else torch.where(a > 0, 0.5 / a, 0.0)
+        if ctx.needs_input_grad[1]:  # d sqrt(v)/dv = 1/(2 sqrt(v)), := 0 at v = 0
+            da = torch.where(a > 0, 0.5 / a, 0.0)
             db = torch.where(b > 0, -0.5 / b, 0.0) * sigma
             ctx.save_for_backward(x, nu, a, da, db)
         else:
@@ -128,7 +121,7 @@ class _Inject(torch.autograd.Function):
             x, nu, _, da, db = ctx.saved_tensors
             t = g * (x * _shape_for(da, x, dim) + nu * _shape_for(db, x, dim))
             glam = t.movedim(dim % t.dim(), -1).reshape(-1, a.numel()).sum(0)
-        return gx, glam, None, None, None, None
+        return gx, glam, None, None, None
 
 
 def _shape_for(v: Tensor, x: Tensor, dim: int) -> Tensor:
@@ -150,8 +143,6 @@ class NoiseWidth(nn.Module):
         temperature: float = 1.0,
         momentum: float = 0.1,
         init: float = 1.0,
-        lam_max: float = 1.0,
-        grad_floor: float = 0.0,
     ) -> None:
         super().__init__()
         if n < 1:
@@ -162,23 +153,15 @@ class NoiseWidth(nn.Module):
             raise ValueError(f"NoiseWidth: kappa_min must be in [0, 1], got {kappa_min}")
         if temperature < 1.0:
             raise ValueError(f"NoiseWidth: temperature (ramp width in units) must be >= 1, got {temperature}")
-        if not 0.0 < lam_max <= 1.0:
-            raise ValueError(f"NoiseWidth: lam_max must be in (0, 1], got {lam_max}")
-        if lam_max < 1.0 and mode != "per_unit":
-            raise ValueError("NoiseWidth: lam_max < 1 is only supported in per_unit mode")
         self.n = int(n)
         self.mode = mode
-        self.lam_max = float(lam_max)
-        if not 0.0 <= grad_floor < 1.0:
-            raise ValueError(f"NoiseWidth: grad_floor must be in [0, 1), got {grad_floor}")
-        self.grad_floor = float(grad_floor)
         self.kappa_min = float(kappa_min)
         self.temperature = float(temperature)
         self.std_site = RunningStd(self.n, momentum)
         if mode == "ordered":
             self.kappa = nn.Parameter(torch.tensor(float(min(max(init, kappa_min), 1.0))))
         else:
-            self.theta = nn.Parameter(torch.full((self.n,), float(min(max(init, 0.0), self.lam_max))))
+            self.theta = nn.Parameter(torch.full((self.n,), float(min(max(init, 0.0), 1.0))))
         # fixed (snapped) state: a 0/1 mask; empty-sized flag when not fixed
         self.register_buffer("fixed", torch.zeros((), dtype=torch.bool))
         self.register_buffer("fixed_mask", torch.ones(self.n, dtype=torch.bool))
@@ -206,7 +189,7 @@ class NoiseWidth(nn.Module):
             i = torch.arange(self.n, dtype=w.dtype, device=w.device)
             t = self.temperature
             return ((w - i - 0.5) / t + 0.5).clamp(0.0, 1.0)
-        lam = _st_clamp(self.theta, 0.0, self.lam_max).clamp(0.0, self.lam_max)
+        lam = _st_clamp(self.theta, 0.0, 1.0).clamp(0.0, 1.0)
         return lam if self._allowed is None else lam * self._allowed
 
     @torch.no_grad()
@@ -286,7 +269,7 @@ class NoiseWidth(nn.Module):
         if self.mode == "ordered":
             self.kappa.clamp_(self.kappa_min, 1.0)
         else:
-            self.theta.clamp_(0.0, self.lam_max)
+            self.theta.clamp_(0.0, 1.0)
             if self._allowed is not None:
                 self.theta.mul_(self._allowed)
 
@@ -299,53 +282,10 @@ class NoiseWidth(nn.Module):
         if not self.training:
             return _shape_for(safe_sqrt(lam), x, dim) * x
         site.update(x, dim)
-        return _Inject.apply(x, lam, site.std().to(x.dtype), torch.randn_like(x), dim, self.grad_floor)
+        return _Inject.apply(x, lam, site.std().to(x.dtype), torch.randn_like(x), dim)
 
     def extra_repr(self) -> str:
         return f"n={self.n}, mode={self.mode}, kappa_min={self.kappa_min}, temperature={self.temperature}"
-
-
-class RankedWidth(NoiseWidth):
-    """Ordered width over a ranking of the units: the kept units are the first k in `order` (not by index).
-
-    For dimensions whose units are not interchangeable (input features): one learnable width like the
-    ordered mode (one kappa, a ramp of `temperature` units), while *which* units come first is set from
-    outside with `set_order(scores)` (e.g. a saliency of the consuming layer's weights, refreshed during
-    training). With the identity order it equals `NoiseWidth(mode="ordered")`. `lam()` and masks are in
-    the original unit order, so consolidation and cost work unchanged.
-    """
-
-    def __init__(self, n: int, **kwargs) -> None:
-        kwargs.pop("mode", None)
-        super().__init__(n, mode="ordered", **kwargs)
-        self.register_buffer("rank", torch.arange(self.n))  # rank[i] = position of unit i in the order
-
-    @torch.no_grad()
-    def set_order(self, scores: Tensor) -> None:
-        """Rank units by descending score (ties: lower index first); ignored while the width is fixed."""
-        scores = torch.as_tensor(scores).detach().flatten()
-        if scores.numel() != self.n:
-            raise ValueError(f"RankedWidth.set_order: {scores.numel()} scores, expected {self.n}")
-        if bool(self.fixed):
-            return
-        order = torch.argsort(-scores.float(), stable=True)
-        self.rank[order] = torch.arange(self.n)
-
-    def order(self) -> Tensor:
-        return torch.argsort(self.rank)
-
-    def lam(self) -> Tensor:
-        ramp = super().lam()
-        if bool(self.fixed):
-            return ramp  # the fixed mask, already in unit order
-        return ramp[self.rank]
-
-    @torch.no_grad()
-    def fix_width(self, k: int) -> None:
-        k = int(k)
-        if not 0 <= k <= self.n:
-            raise ValueError(f"RankedWidth.fix_width: k={k} outside [0, {self.n}]")
-        self.fix_mask(self.rank < k)
 
 
 class ChannelScale(nn.Module):

@@ -36,9 +36,10 @@ Methods (equal total training steps `steps` for all):
     gets only the 1500 remaining steps: a fixed 8-12-4 MLP trained 1500 steps has test MSE 0.1151 (mean,
     seeds 0-9) against 0.1057 after 3000, so reinit pays ~9 % at budget 150 for the step accounting alone;
     "noise" fine-tunes the noise model with noise off.
-  Other options (ablations): `dual_kp` (PI damping of the multiplier), `input_lam_max`, `input_grad_floor`
-  (gradient for dead input units), `input_mode="ranked"` (one input width over a weight-saliency ranking),
-  `warmup_frac`, `value_prune_mid` (one input test at the end of the anneal), `equal_unit_speed=False`.
+  Other options (ablations): `dual_kp` (PI damping of the multiplier), `warmup_frac`, `value_prune_mid` (one
+  input test at the end of the anneal), `equal_unit_speed=False`, `dense_phase`. Dead ends removed in session 4
+  (none helped the input selection): a cap on the input lam, a gradient floor for dead inputs, and one input
+  width over a weight-saliency ranking of the inputs.
 - `train_posthoc`: train the full-width model for (1 - finetune_frac)*steps, prune inputs/units by the
   L1 norm of their weights to a uniform keep ratio that fits the budget, fine-tune for the rest.
 - `train_fixed`: a plain model at fixed widths. Oracle: knows the informative inputs; the width grid is
@@ -63,7 +64,7 @@ from train.budget import BudgetConstraint, make_optimizer, snap_to_budget
 from train.consolidate import consolidate
 from train.cost import CostModel, exact_macs
 from train.layers import InputNoise, PLinear
-from train.noise import NoiseWidth, RankedWidth, noise_widths, weight_parameters
+from train.noise import NoiseWidth, noise_widths, weight_parameters
 
 
 @dataclass
@@ -87,12 +88,8 @@ class SynthConfig:
     input_width_lr: float | None = 1e-3  # None: the common width_lr
     max_violation: float = 0.5
     dual_kp: float = 0.0
-    input_lam_max: float = 1.0
-    input_grad_floor: float = 0.0
     hidden_temperature: float = 4.0
-    input_mode: str = "per_unit"  # "per_unit": one lam per input; "ranked": one width over a saliency ranking
-    rank_every: int = 10
-    value_snap: bool = True  # after the snap, drop kept inputs worth less per MAC than the marginal hidden unit
+    value_snap: bool = True  # after the snap, drop kept inputs of no held-out value (`prune_inputs_by_value`)
     value_prune_mid: bool = False  # also drop inputs of no held-out value at the end of the anneal
     value_prune_every: int = 300  # >0: every N width-phase steps drop inputs of no held-out value
     value_prune_z: float = 2.0  # ... or of a gain <= value_prune_z standard errors
@@ -146,12 +143,7 @@ class NoiseMLP(nn.Module):
     def __init__(self, cfg: SynthConfig) -> None:
         super().__init__()
         h1, h2 = cfg.hidden
-        self.inp = InputNoise(cfg.n_inputs, dim=-1, mode="per_unit", lam_max=cfg.input_lam_max,
-                              grad_floor=cfg.input_grad_floor)
-        if cfg.input_mode == "ranked":
-            self.inp.width = RankedWidth(cfg.n_inputs, kappa_min=1 / cfg.n_inputs)
-        elif cfg.input_mode != "per_unit":
-            raise ValueError(f"input_mode must be 'per_unit' or 'ranked', got {cfg.input_mode!r}")
+        self.inp = InputNoise(cfg.n_inputs, dim=-1, mode="per_unit")
         t = cfg.hidden_temperature
         self.l1 = PLinear(cfg.n_inputs, h1, in_width=self.inp.width,
                           out_width=NoiseWidth(h1, kappa_min=1 / h1, temperature=t))
@@ -218,7 +210,6 @@ def train_noise_width(task: Task, cfg: SynthConfig, budget: int, seed: int,
         held_out = (task.x_train[-h:], task.y_train[-h:])
         train_task = Task(task.x_train[:-h], task.y_train[:-h], task.x_test, task.y_test, task.informative)
     batches = _batches(train_task, cfg, seed)
-    ranked = isinstance(model.inp.width, RankedWidth)
     hist: dict[str, list] = {"soft_macs": [], "multiplier": []}
     if cfg.dense_phase not in ("noise", "keep", "reinit"):
         raise ValueError(f"dense_phase must be 'noise', 'keep' or 'reinit', got {cfg.dense_phase!r}")
@@ -256,8 +247,6 @@ def train_noise_width(task: Task, cfg: SynthConfig, budget: int, seed: int,
         opt.step()
         if step < n_learn:
             project()
-            if ranked and step % cfg.rank_every == 0:
-                rank_inputs(model)
         if penalize:
             m = float(macs.detach())
             con.update(m)
@@ -381,13 +370,6 @@ def prune_inputs_by_value(model: NoiseMLP, cm: CostModel, budget: float, x: Tens
         snap_to_budget(model, cm, budget)
     model.train(was_training)
     return dropped
-
-
-@torch.no_grad()
-def rank_inputs(model: NoiseMLP) -> None:
-    """Saliency of each input = L1 norm of its first-layer weights into the kept hidden units."""
-    rows = model.l1.out_width.kept_mask()
-    model.inp.width.set_order(model.l1.weight[rows].abs().sum(0))
 
 
 def _projector(model: nn.Module):
