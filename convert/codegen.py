@@ -369,9 +369,10 @@ def _variant_ctx(sg: Subgraph, params: list[OpParams], cpu: str,
             "scratch_bytes": max(16, (scratch + 15) // 16 * 16), "variant_files": files, "kind": kind}
 
 
-def _kernel_paths_h(sg: Subgraph) -> str:
-    """nb/target/dsp/nb_kernel_paths.h of the model: the kernel variant paths its CONV_2D / DEPTHWISE_CONV_2D
-    ops can take (convert.kernel_variants.path_switches; the paths no op takes are compiled out)."""
+def _kernel_paths(sg: Subgraph) -> tuple[dict[str, int], str]:
+    """The kernel variant paths the model's CONV_2D / DEPTHWISE_CONV_2D ops can take: {switch: 0/1} of the DSP
+    and MVE variants (convert.kernel_variants.path_switches; firmware.json 'kernel_paths') and the
+    nb/target/dsp/nb_kernel_paths.h that compiles out the paths no op takes."""
     from convert import kernel_variants as kv
 
     ops = []
@@ -379,7 +380,8 @@ def _kernel_paths_h(sg: Subgraph) -> str:
         if op.name in ("CONV_2D", "DEPTHWISE_CONV_2D") and len(op.inputs) > 1 and op.outputs:
             x, w, y = (sg.tensors[i].shape if i >= 0 else None for i in (op.inputs[0], op.inputs[1], op.outputs[0]))
             ops.append((op.name, kv.op_path_params(op.name, x, w, y, op.options)))
-    return kv.path_switches_header(ops)
+    switches = {**kv.path_switches(ops, "cortex-m4"), **kv.path_switches(ops, "cortex-m55")}
+    return switches, kv.path_switches_header(ops)
 
 
 def _board_for_cpu(cpu: str) -> str:
@@ -504,8 +506,8 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
                  for m, c, b in CPUS],
         "vad": None, "weight_bytes": weight_bytes, "notes": src.notes,
         "prepared": prepared_ctx, "prepared_bytes": sum(a["bytes"] for a in prepared_ctx),
-        "kernel_paths_h": _kernel_paths_h(sg),
     }
+    ctx["kernel_paths"], ctx["kernel_paths_h"] = _kernel_paths(sg)
     if vad:
         from train.postproc import PostProcConfig, quantized_threshold
 
@@ -589,7 +591,8 @@ def _info(ctx: dict, test: dict) -> dict[str, Any]:
         "arena_bytes": ctx["arena_bytes"], "arena_lower_bound_bytes": plan.lower_bound,
         "arena_naive_bytes": plan.naive_bytes, "tflm_arena_bytes": ctx["tflm_arena"],
         "state_bytes": vad["state_bytes"] + vad["n_bands"] if vad else 0,
-        "weight_bytes": ctx["weight_bytes"], "kernels": ctx["kernels"], "ops_used": ctx["ops_used"],
+        "weight_bytes": ctx["weight_bytes"], "kernels": ctx["kernels"], "kernel_paths": ctx["kernel_paths"],
+        "ops_used": ctx["ops_used"],
         "ops": [{"index": o["index"], "op": o["op"], "stage": o["stage"], "macs": o["macs"]} for o in ctx["ops"]],
         "macs_total": sum(o["macs"] for o in ctx["ops"]),
         "inputs": [{k: v for k, v in io.items() if k != "expr"} for io in ctx["inputs"]],

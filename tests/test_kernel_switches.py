@@ -3,6 +3,7 @@ model's firmware links none of the many-output-position paths, a kws-like model'
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -139,6 +140,7 @@ def test_generated_firmware_links_only_the_paths_its_ops_take(tmp_path: Path, ki
     header = (out / "nb" / "target" / "dsp" / "nb_kernel_paths.h").read_text()
     on = int(kind == "kws")
     assert all(f"#define {s} {on}\n" in header for s in (*DSP_ALL, *MVE_ALL)), header
+    assert json.loads((out / "firmware.json").read_text())["kernel_paths"] == {s: on for s in (*DSP_ALL, *MVE_ALL)}
     want = [run_tflm(buf, xs)[0].reshape(-1) for xs in inputs]
     # kws-like: also with every switch forced to 0 on the command line (-D wins over the header): the calls
     # then fall back to the streaming / reference paths, still bit-exact
