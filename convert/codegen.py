@@ -7,7 +7,8 @@ Project layout written to OUT_DIR (atomically: rendered into a temporary folder,
 
     nb/      the portable library: our int8 kernels (only the ops used, firmware_templates/kernels),
              nb_model.{h,c} (one static arena sized by convert.memplan, the op sequence, each op between
-             NB_STAGE_BEGIN/END), nb_model_data.c (weights, biases, constant operands as `const`),
+             NB_STAGE_BEGIN/END), nb_model_data.c (weights, biases, constant operands as `const`; DSP
+             builds: the CONV_2D g42 streams prepared here, and without the int8 filters only those ops read),
              nb_stage.h; for VAD runs also the C front end (convert.frontend_c), nb_postproc.{h,c} and
              nb_vad.{h,c} (nb_vad_init / nb_vad_process_hop / nb_vad_process_features / _frame_q).
     app/     example application: main.c + nb_test_data.{h,c} (a test clip or int8 inputs as const data);
@@ -413,13 +414,14 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
     # tensor -> C expression
     const_used: dict[int, str] = {}
     state_names = {t: f"nb_state{k}" for k, t in enumerate(vad.states_in)} if vad else {}
+    stream_only: set[int] = set()  # int8 filters that DSP builds with prepared streams never read (set below)
 
     def expr(i: int, kind: str) -> str:
         t = sg.tensors[i]
         if t.data is not None:
             cname = f"nb_w{i}"
             const_used[i] = cname
-            return cname
+            return f"NB_DSP_FILTER({cname})" if i in stream_only else cname
         if vad and i == vad.frame:
             return "nb_vad_frame"
         if i in state_names:
@@ -441,6 +443,11 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
             prepared[p.index] = got
             prepared_ctx.append({"index": p.index, "name": f"nb_p{p.index}_g42", "n": int(got[0].size),
                                  "bytes": 4 * int(got[0].size), "data": _fmt_values(got[0], "int32_t", 8)})
+    # a prepared op's DSP call reads only its stream (the g42 path with a generation-time stream never falls
+    # back: codegen sizes the scratch for it), so DSP builds drop its int8 filter unless another op reads it
+    filters = {sg.operators[k].inputs[1] for k in prepared}
+    others = {i for op in sg.operators if op.index not in prepared for i in op.inputs}
+    stream_only |= {i for i in filters if i >= 0 and i not in others}
     for p in params:
         pname = f"nb_p{p.index}"
         sid = _stage_for_op(p.index)
@@ -466,6 +473,7 @@ def build_context(src: Source, opts: Options) -> dict[str, Any]:
             raise ConversionError(f"{name}: constant tensor '{t.name}' has type {t.type_name}, not supported")
         weight_bytes += t.nbytes
         consts.append({"name": cname, "ctype": ctype, "n": max(t.size, 1), "tname": t.name,
+                       "stream_only": i in stream_only,
                        "shape": list(t.shape), "data": _fmt_values(np.asarray(t.data), ctype)})
 
     def io_list(idxs) -> list[dict]:
