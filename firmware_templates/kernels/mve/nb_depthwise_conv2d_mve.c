@@ -271,6 +271,19 @@ static void __attribute__((noinline)) nb_dwm_build_d(int8_t *d, int32_t rs, cons
     }
 }
 
+/* nb_dwm_mac2's assembly steps: the four VMLADAV.S8 of one gathered window (q4) into r4, r6, r8, r12, and
+ * their four stores (acc[0], acc[4], and ro bytes further two more int32). */
+#define NB_DWM_MAC4                                                                                           \
+    "   vmladav.s8 r4, q4, %q[wa]\n"                                                                          \
+    "   vmladav.s8 r6, q4, %q[wb]\n"                                                                          \
+    "   vmladav.s8 r8, q4, %q[wc]\n"                                                                          \
+    "   vmladav.s8 r12, q4, %q[wd]\n"
+#define NB_DWM_STORE4                                                                                         \
+    "   str     r6, [%[a], #16]\n"                                                                            \
+    "   str     r8, [%[a], %[ro]]\n"                                                                          \
+    "   str     r12, [%[a], %[ro4]]\n"                                                                        \
+    "   str     r4, [%[a]]\n"
+
 /* Two-column strip, steps >= 1: per step one word gather at src + offs (rows 2j .. 2j + 3; src advances by two
  * D rows, r2), four VMLADAV.S8 (weights a, b, c, d), stored to acc[0], acc[4] and, ro bytes further, to two
  * more int32; acc advances by adv bytes (assembly: GCC duplicates the gather or reloads the offsets). */
@@ -296,38 +309,20 @@ static inline void nb_dwm_mac2(const int8_t *src, uint32x4_t offs, int32_t r2, i
         "   lsrs    lr, %[n], #1\n"
         "   wls     lr, lr, 2f\n"
         "1: vldrw.u32 q4, [%[s], %q[o]]\n"
-        "   vmladav.s8 r4, q4, %q[wa]\n"
-        "   vmladav.s8 r6, q4, %q[wb]\n"
-        "   vmladav.s8 r8, q4, %q[wc]\n"
-        "   vmladav.s8 r12, q4, %q[wd]\n"
+        NB_DWM_MAC4
         "   vldrw.u32 q4, [%[s], %q[o1]]\n"
         "   add     %[s], %[s], %[r4x]\n"
-        "   str     r6, [%[a], #16]\n"
-        "   str     r8, [%[a], %[ro]]\n"
-        "   str     r12, [%[a], %[ro4]]\n"
-        "   str     r4, [%[a]]\n"
+        NB_DWM_STORE4
         "   add     %[a], %[a], %[adv]\n"
-        "   vmladav.s8 r4, q4, %q[wa]\n"
-        "   vmladav.s8 r6, q4, %q[wb]\n"
-        "   vmladav.s8 r8, q4, %q[wc]\n"
-        "   vmladav.s8 r12, q4, %q[wd]\n"
-        "   str     r6, [%[a], #16]\n"
-        "   str     r8, [%[a], %[ro]]\n"
-        "   str     r12, [%[a], %[ro4]]\n"
-        "   str     r4, [%[a]]\n"
+        NB_DWM_MAC4
+        NB_DWM_STORE4
         "   add     %[a], %[a], %[adv]\n"
         "   le      lr, 1b\n"
         "2: tst     %[n], #1\n"
         "   beq     3f\n"
         "   vldrw.u32 q4, [%[s], %q[o]]\n"
-        "   vmladav.s8 r4, q4, %q[wa]\n"
-        "   vmladav.s8 r6, q4, %q[wb]\n"
-        "   vmladav.s8 r8, q4, %q[wc]\n"
-        "   vmladav.s8 r12, q4, %q[wd]\n"
-        "   str     r6, [%[a], #16]\n"
-        "   str     r8, [%[a], %[ro]]\n"
-        "   str     r12, [%[a], %[ro4]]\n"
-        "   str     r4, [%[a]]\n"
+        NB_DWM_MAC4
+        NB_DWM_STORE4
         "3:\n"
         : [s] "+r"(src), [a] "+r"(acc)
         : [n] "r"(steps), [o] "w"(offs), [o1] "w"(vaddq_n_u32(offs, (uint32_t)r2)), [r4x] "r"(2 * r2),
